@@ -1,0 +1,1 @@
+"""Pipeline graphs built from the kfp-mlflow components."""

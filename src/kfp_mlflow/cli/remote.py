@@ -1,0 +1,5 @@
+"""Commands: remote."""
+
+from __future__ import annotations
+
+from kfp_mlflow.cli._app import app  # noqa: F401

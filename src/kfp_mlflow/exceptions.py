@@ -1,0 +1,44 @@
+"""Every error kfp-mlflow raises on purpose. Each says what was wrong and how to fix it."""
+
+from __future__ import annotations
+
+
+class KfpMlflowError(Exception):
+    """Base class: the CLI prints ``str(error)`` as one line and exits non-zero."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(f"{message} — {hint}" if hint else message)
+
+
+class ConfigError(KfpMlflowError):
+    """A setting, flag or pipeline parameter has a value that cannot work."""
+
+    exit_code = 2
+
+
+class DataError(KfpMlflowError):
+    """The input dataset is missing, unreadable or unfit for training."""
+
+    exit_code = 3
+
+
+class TrackingError(KfpMlflowError):
+    """The MLflow tracking server is unreachable or refused a request."""
+
+    exit_code = 4
+
+
+class PromotionError(KfpMlflowError):
+    """Registering or promoting a model version failed."""
+
+    exit_code = 5
+
+
+class PipelineFailed(KfpMlflowError):
+    """A pipeline run ended in failure; the message names the failed task."""
+
+    exit_code = 6

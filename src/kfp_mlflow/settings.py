@@ -1,0 +1,140 @@
+"""The one place that reads the environment.
+
+Every setting has the prefix ``KFP_MLFLOW_`` (``KFP_MLFLOW_MODEL_NAME``...), except the standard
+variables MLflow and Kubeflow already define (``MLFLOW_TRACKING_URI``, ``MLFLOW_EXPERIMENT_NAME``,
+``MLFLOW_RUN_ID``, ``MLFLOW_EXPERIMENT_ID``), which are read under their own names so that KFP's
+built-in MLflow integration and MLflow's own tooling configure us without translation.
+
+MLflow credentials (``MLFLOW_TRACKING_USERNAME``/``_PASSWORD``/``_TOKEN``) and S3 credentials
+(``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``) are read by the libraries that use them; they
+appear here only as secret-typed fields so that ``kfp-mlflow settings`` can show whether they are
+set without printing them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kfp_mlflow._version import __version__
+
+ENV_PREFIX = "KFP_MLFLOW_"
+
+TaskType = Literal["regression", "classification"]
+
+
+def _alias(name: str) -> AliasChoices:
+    return AliasChoices(name)
+
+
+class Settings(BaseSettings):
+    """Settings for every kfp-mlflow command and pipeline step."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="ignore",
+        populate_by_name=True,
+        validate_default=True,
+    )
+
+    # --- MLflow tracking (standard MLflow variable names) -----------------------------------
+    tracking_uri: str | None = Field(
+        default=None,
+        validation_alias=_alias("MLFLOW_TRACKING_URI"),
+        description="MLflow tracking server. Unset for `run`: a local server is started.",
+    )
+    experiment_name: str = Field(
+        default="kfp-mlflow",
+        validation_alias=_alias("MLFLOW_EXPERIMENT_NAME"),
+        description="MLflow experiment that holds the pipeline runs.",
+    )
+    injected_run_id: str | None = Field(
+        default=None,
+        validation_alias=_alias("MLFLOW_RUN_ID"),
+        description="Set by KFP's MLflow integration: the task's own nested run, logged into.",
+    )
+    injected_experiment_id: str | None = Field(
+        default=None,
+        validation_alias=_alias("MLFLOW_EXPERIMENT_ID"),
+        description="Set by KFP's MLflow integration alongside MLFLOW_RUN_ID.",
+    )
+    tracking_username: SecretStr | None = Field(
+        default=None, validation_alias=_alias("MLFLOW_TRACKING_USERNAME")
+    )
+    tracking_password: SecretStr | None = Field(
+        default=None, validation_alias=_alias("MLFLOW_TRACKING_PASSWORD")
+    )
+    tracking_token: SecretStr | None = Field(
+        default=None, validation_alias=_alias("MLFLOW_TRACKING_TOKEN")
+    )
+
+    # --- Training defaults (become pipeline parameter defaults) ------------------------------
+    data: str = Field(
+        default="sklearn://diabetes",
+        description="Dataset: a CSV/Parquet path, s3:// or minio:// URI, or sklearn://<name>.",
+    )
+    target: str = Field(default="disease_progression", description="Target column.")
+    task: TaskType | None = Field(
+        default=None, description="regression or classification; inferred from the target."
+    )
+    model_name: str = Field(default="kfp-mlflow-model", description="Registered model name.")
+    primary_metric: str | None = Field(
+        default=None, description="Metric that picks the winner (rmse / roc_auc by task)."
+    )
+    thresholds: list[str] | None = Field(
+        default=None,
+        description='Quality gate, e.g. ["r2>=0.3", "rmse<=60"]; task default when unset.',
+    )
+    min_improvement: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="How much better than @champion (in metric units) a challenger must be.",
+    )
+    seed: int = Field(default=42, description="Seed for the split and every estimator.")
+    test_size: float = Field(default=0.2, gt=0.0, lt=1.0, description="Held-out fraction.")
+    min_rows: int = Field(default=30, ge=4, description="Fewest rows a dataset may have.")
+
+    # --- Local runs ---------------------------------------------------------------------------
+    work_dir: Path = Field(
+        default=Path(".kfp-mlflow"),
+        description="Local runs: pipeline root, local MLflow store and server log.",
+    )
+    local_server_port: int = Field(
+        default=0, ge=0, le=65535, description="Local MLflow server port; 0 picks a free one."
+    )
+
+    # --- Object storage (s3:// and minio:// dataset URIs) -------------------------------------
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MLFLOW_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL"),
+        description="S3 endpoint for s3:// / minio:// inputs (SeaweedFS, MinIO, AWS).",
+    )
+    s3_access_key: SecretStr | None = Field(
+        default=None, validation_alias=_alias("AWS_ACCESS_KEY_ID")
+    )
+    s3_secret_key: SecretStr | None = Field(
+        default=None, validation_alias=_alias("AWS_SECRET_ACCESS_KEY")
+    )
+
+    # --- Component image and cluster ----------------------------------------------------------
+    image: str = Field(
+        default=f"ghcr.io/kfp-mlflow/kfp-mlflow:{__version__}",
+        description="Component image the compiled pipeline names (pinned tag, never latest).",
+    )
+    kfp_ui_url: str | None = Field(
+        default=None,
+        description="KFP UI base URL, used to link MLflow runs back to KFP runs.",
+    )
+
+    # --- KFP API (submit / schedule) ----------------------------------------------------------
+    # (reserved for the submit/schedule commands)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings read once per process; tests clear the cache with ``get_settings.cache_clear()``."""
+    return Settings()

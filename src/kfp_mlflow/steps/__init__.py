@@ -1,0 +1,1 @@
+"""Business logic of each pipeline step, as plain typed functions (no kfp import)."""
