@@ -1,0 +1,1 @@
+"""Cluster-side artifacts: Kubernetes-native pipeline resources and manifest helpers."""

@@ -1,0 +1,1 @@
+"""Talk to a running Kubeflow Pipelines: submit, schedule and follow runs."""
