@@ -10,7 +10,7 @@ def register(
     evaluations: Input[List[Metrics]],  # noqa: UP006  (kfp parses typing.List here)
     model_name: str,
     primary_metric: str,
-    thresholds: list,
+    thresholds: list,  # e.g. ["r2>=0.3"]; empty: the task's default gate
     min_improvement: float,
     task: str,
     parent_run_id: str,

@@ -8,9 +8,7 @@ def train(
     candidate: dict,
     train_data: Input[Dataset],
     target: str,
-    task: str,
     seed: int,
-    parent_run_id: str,
     kfp_run_id: str,
     kfp_run_name: str,
     kfp_task_name: str,
@@ -23,9 +21,11 @@ def train(
         candidate=candidate,
         train_path=train_data.path,
         target=target,
-        task=task,
+        # Read from the dataset's metadata: kfp.local resolves upstream output parameters
+        # wrongly inside a ParallelFor, while artifact metadata travels intact everywhere.
+        task=train_data.metadata["task"],
         seed=seed,
-        parent_run_id=parent_run_id,
+        parent_run_id=train_data.metadata["parent_run_id"],
         kfp=KfpContext(run_id=kfp_run_id, run_name=kfp_run_name, task_name=kfp_task_name),
         model_dir=model.path,
     )

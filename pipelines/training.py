@@ -75,9 +75,8 @@ def build_training_pipeline(
                         candidate=candidate,
                         train_data=pre.outputs["train_data"],
                         target=target,
-                        task=pre.outputs["task"],
                         seed=seed,
-                        **tracked,
+                        **_KFP_IDENTITY,
                     )
                 )
                 scored = configure_task(
@@ -85,8 +84,7 @@ def build_training_pipeline(
                         model=fit.outputs["model"],
                         test_data=pre.outputs["test_data"],
                         target=target,
-                        task=pre.outputs["task"],
-                        **tracked,
+                        **_KFP_IDENTITY,
                     )
                 )
             chosen = configure_task(

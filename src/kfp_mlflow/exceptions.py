@@ -42,3 +42,9 @@ class PipelineFailed(KfpMlflowError):
     """A pipeline run ended in failure; the message names the failed task."""
 
     exit_code = 6
+
+
+class KfpApiError(KfpMlflowError):
+    """The Kubeflow Pipelines API is unreachable, refused the credentials or rejected a request."""
+
+    exit_code = 7

@@ -62,6 +62,10 @@ class Settings(BaseSettings):
         validation_alias=_alias("MLFLOW_EXPERIMENT_ID"),
         description="Set by KFP's MLflow integration alongside MLFLOW_RUN_ID.",
     )
+    mlflow_ui_url: str | None = Field(
+        default=None,
+        description="MLflow UI address for links in reports (defaults to the tracking URI).",
+    )
     tracking_username: SecretStr | None = Field(
         default=None, validation_alias=_alias("MLFLOW_TRACKING_USERNAME")
     )
@@ -125,13 +129,56 @@ class Settings(BaseSettings):
         default=f"ghcr.io/kfp-mlflow/kfp-mlflow:{__version__}",
         description="Component image the compiled pipeline names (pinned tag, never latest).",
     )
+    git_commit: str | None = Field(
+        default=None,
+        description="Commit the code was built from (baked into the image; found by `run`).",
+    )
+    runner: Literal["local", "cluster"] = Field(
+        default="cluster", description="Where steps run; `run` sets local. Recorded as a tag."
+    )
     kfp_ui_url: str | None = Field(
         default=None,
         description="KFP UI base URL, used to link MLflow runs back to KFP runs.",
     )
 
     # --- KFP API (submit / schedule) ----------------------------------------------------------
-    # (reserved for the submit/schedule commands)
+    kfp_host: str | None = Field(
+        default=None,
+        description="KFP API endpoint (e.g. http://localhost:8080 through a port-forward). Unset "
+        "inside a pod: the in-cluster service ml-pipeline.<namespace>:8888.",
+    )
+    kfp_namespace: str | None = Field(
+        default=None, description="Kubernetes namespace / profile for multi-user KFP."
+    )
+    kfp_token: SecretStr | None = Field(
+        default=None, description="Bearer token for the KFP API (never printed)."
+    )
+    kfp_token_file: Path | None = Field(
+        default=None,
+        description="File holding the bearer token, re-read on every request (projected tokens "
+        "rotate). Unset in a pod with no host: the service-account token.",
+    )
+    kfp_ca_file: Path | None = Field(
+        default=None, description="CA bundle that signs the KFP API's TLS certificate."
+    )
+    kfp_experiment: str = Field(
+        default="kfp-mlflow", description="KFP experiment that holds submitted runs."
+    )
+    kfp_mlflow_plugin: bool = Field(
+        default=False,
+        description="KFP's own MLflow integration is enabled on the cluster: send the MLflow "
+        "experiment as the run's plugins_input.",
+    )
+    kfp_service_account: str | None = Field(
+        default=None, description="Kubernetes service account the KFP runs use."
+    )
+    kfp_request_timeout: int = Field(
+        default=30, ge=1, le=600, description="Seconds before one KFP API call gives up."
+    )
+    mlflow_ui_url: str | None = Field(
+        default=None,
+        description="MLflow UI base URL, written into KFP run descriptions as the MLflow link.",
+    )
 
 
 @lru_cache(maxsize=1)

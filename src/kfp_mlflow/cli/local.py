@@ -1,5 +1,130 @@
-"""Commands: local."""
+"""Commands that work on this machine: `run`, `compile`, `server stop`, `settings`."""
 
 from __future__ import annotations
 
-from kfp_mlflow.cli._app import app  # noqa: F401
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kfp_mlflow.cli._app import app
+from kfp_mlflow.exceptions import ConfigError
+from kfp_mlflow.settings import Settings, TaskType, get_settings
+
+console = Console(highlight=False)
+server_app = typer.Typer(help="The local MLflow server that `run` starts.", no_args_is_help=True)
+app.add_typer(server_app, name="server")
+
+
+@app.command()
+def run(
+    data: Annotated[str | None, typer.Option(help="CSV/Parquet path, s3:// or sklearn:// URI.")] = None,
+    target: Annotated[str | None, typer.Option(help="Target column.")] = None,
+    task: Annotated[TaskType | None, typer.Option(help="Override the inferred task type.")] = None,
+    model_name: Annotated[str | None, typer.Option(help="Registered model name.")] = None,
+    primary_metric: Annotated[str | None, typer.Option(help="Metric that picks the winner.")] = None,
+    threshold: Annotated[
+        list[str] | None, typer.Option(help="Quality gate, e.g. r2>=0.3 (repeatable).")
+    ] = None,
+    min_improvement: Annotated[float | None, typer.Option(help="Margin over @champion.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for the split and the models.")] = None,
+) -> None:
+    """Run the training pipeline locally (kfp.local) against MLflow; print the outcome."""
+    from kfp_mlflow.runner import failure_message, run_local
+
+    settings = get_settings()
+    arguments = _arguments(
+        data=data, target=target, task=task, model_name=model_name,
+        primary_metric=primary_metric, thresholds=threshold,
+        min_improvement=min_improvement, seed=seed,
+    )  # fmt: skip
+    if data and "://" not in data and not Path(data).is_file():
+        raise ConfigError(f"--data: file not found: {data}", hint="give a CSV or Parquet path")
+    console.print("[bold]kfp-mlflow[/] training pipeline, local run")
+    result = run_local(arguments, settings, on_event=_print_event)
+    console.print(f"MLflow UI: [link={result.tracking_uri}]{result.tracking_uri}[/]")
+    if not result.succeeded:
+        raise failure_message(result)
+    assert result.decision is not None
+    _print_summary(result.decision, result.seconds)
+
+
+def _arguments(**overrides: Any) -> dict[str, Any]:
+    return {key: value for key, value in overrides.items() if value not in (None, [])}
+
+
+def _print_event(event: Any) -> None:
+    if event.status == "RUNNING":
+        return
+    mark = "[green]✓[/]" if event.status == "SUCCESS" else "[red]✗[/]"
+    console.print(f"  {mark} {event.task:<22} {event.seconds:6.1f}s")
+
+
+def _print_summary(decision: dict[str, Any], seconds: float) -> None:
+    metric = decision["metric"]
+    better = "lower" if decision["direction"] == "min" else "higher"
+    table = Table(title=f"Candidates ({metric}: {better} is better)")
+    names = sorted({k for c in decision["candidates"] for k in c["metrics"]})
+    table.add_column("candidate")
+    for name in names:
+        table.add_column(name, justify="right")
+    table.add_column("gate")
+    for candidate in decision["candidates"]:
+        label = candidate["candidate"] + (" ★" if candidate["candidate"] == decision["winner"] else "")
+        values = [f"{candidate['metrics'].get(n, float('nan')):.4g}" for n in names]
+        table.add_row(label, *values, decision["rejected"].get(candidate["candidate"], "passed"))
+    console.print(table)
+    console.print(f"Winner: [bold]{decision['winner'] or 'none'}[/]")
+    console.print(f"Decision: {decision['reason']}")
+    if decision["registered_version"]:
+        verdict = "[green]promoted to @champion[/]" if decision["promoted"] else "not promoted"
+        console.print(
+            f"Registered [bold]{decision['model_name']}[/] version "
+            f"{decision['registered_version']}: {verdict} "
+            f"(@champion is v{decision['champion_version']})"
+        )
+    console.print(f"Done in {seconds:.1f}s.")
+
+
+@app.command("compile")
+def compile_(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the IR YAML.")] = Path(
+        "pipeline.yaml"
+    ),
+    image: Annotated[str | None, typer.Option(help="Component image (pinned tag).")] = None,
+) -> None:
+    """Compile the training pipeline to KFP IR YAML (uploadable in the Kubeflow UI)."""
+    from kfp_mlflow.compiling import compile_pipeline
+
+    settings = get_settings()
+    if image:
+        if image.endswith(":latest") or ":" not in image.rsplit("/", 1)[-1]:
+            raise ConfigError(f"--image: {image!r} is not pinned", hint="give a version tag")
+        settings = settings.model_copy(update={"image": image})
+    path = compile_pipeline(output, settings)
+    console.print(f"Wrote {path} (image {settings.image})")
+
+
+@server_app.command("stop")
+def server_stop() -> None:
+    """Stop the local MLflow server that `run` left running."""
+    from kfp_mlflow.local_server import stop_server
+
+    directory = get_settings().work_dir / "mlflow"
+    console.print("stopped" if stop_server(directory) else "no local server was running")
+
+
+@app.command("settings")
+def show_settings() -> None:
+    """Show the effective settings (secrets masked) and the variables that set them."""
+    settings = get_settings()
+    table = Table("variable", "value", "description")
+    for name, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        variable = alias.choices[0] if alias is not None else f"KFP_MLFLOW_{name.upper()}"  # type: ignore[union-attr]
+        value = getattr(settings, name)
+        table.add_row(str(variable), json.dumps(value, default=str), info.description or "")
+    console.print(table)

@@ -1,0 +1,169 @@
+"""A real `mlflow server` on 127.0.0.1 for local runs and tests (SQLite + local artifacts).
+
+Artifacts are served through the server (``--serve-artifacts``), as on the cluster, so steps
+log models over HTTP and need no storage access of their own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from kfp_mlflow.exceptions import TrackingError
+
+_STATE_FILE = "server.json"
+_START_TIMEOUT_S = 90.0
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def is_healthy(url: str, timeout: float = 2.0) -> bool:
+    """True when an MLflow server answers ``/health`` at ``url``."""
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=timeout) as response:  # noqa: S310
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@dataclass
+class LocalMlflowServer:
+    """An `mlflow server` process whose store lives in ``directory``."""
+
+    directory: Path
+    host: str = "127.0.0.1"
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / "server.log"
+
+    def start(self, *, detached: bool = False) -> LocalMlflowServer:
+        """Start the server and wait until it is healthy."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_port(self.host)
+        command = [
+            sys.executable, "-m", "mlflow", "server",
+            "--host", self.host,
+            "--port", str(self.port),
+            "--workers", "1",
+            "--backend-store-uri", f"sqlite:///{(self.directory / 'mlflow.db').resolve()}",
+            "--artifacts-destination", str((self.directory / "artifacts").resolve()),
+            "--serve-artifacts",
+        ]  # fmt: skip
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(  # noqa: S603
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                # Its own process group: the server spawns uvicorn workers, stopped together.
+                start_new_session=True,
+                env={**os.environ, "MLFLOW_TRACKING_URI": ""},
+            )
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise TrackingError(
+                    f"the local MLflow server exited with code {self.process.returncode}",
+                    hint=f"see {self.log_path}",
+                )
+            if is_healthy(self.url, timeout=1.0):
+                if detached:
+                    self._write_state()
+                return self
+            time.sleep(0.25)
+        self.stop()
+        raise TrackingError(
+            f"the local MLflow server did not answer on {self.url} within {_START_TIMEOUT_S:.0f}s",
+            hint=f"see {self.log_path}",
+        )
+
+    def stop(self) -> None:
+        """Stop the server (its whole process group) and forget it."""
+        if self.process is not None and self.process.poll() is None:
+            _terminate(self.process.pid)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        (self.directory / _STATE_FILE).unlink(missing_ok=True)
+
+    def _write_state(self) -> None:
+        assert self.process is not None
+        state = {"pid": self.process.pid, "url": self.url, "port": self.port}
+        (self.directory / _STATE_FILE).write_text(json.dumps(state))
+
+    def __enter__(self) -> LocalMlflowServer:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+def _terminate(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+
+
+def running_server(directory: Path) -> str | None:
+    """The URL of a detached server started earlier for ``directory``, if it still answers."""
+    state_file = directory / _STATE_FILE
+    if not state_file.is_file():
+        return None
+    try:
+        url = str(json.loads(state_file.read_text())["url"])
+    except (ValueError, KeyError):
+        return None
+    return url if is_healthy(url) else None
+
+
+def ensure_server(directory: Path, port: int = 0) -> str:
+    """Reuse the detached local server of ``directory`` or start one; return its URL."""
+    url = running_server(directory)
+    if url:
+        return url
+    return LocalMlflowServer(directory, port=port).start(detached=True).url
+
+
+def stop_server(directory: Path) -> bool:
+    """Stop the detached local server of ``directory``; False when none was running."""
+    state_file = directory / _STATE_FILE
+    if not state_file.is_file():
+        return False
+    try:
+        pid = int(json.loads(state_file.read_text())["pid"])
+    except (ValueError, KeyError):
+        state_file.unlink(missing_ok=True)
+        return False
+    _terminate(pid)
+    for _ in range(60):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.25)
+    state_file.unlink(missing_ok=True)
+    return True

@@ -1,0 +1,103 @@
+"""The promotion policy: which metric decides, which way, the quality gate, the margin."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from kfp_mlflow.evaluation import METRIC_DIRECTIONS, TASK_METRICS, Direction
+from kfp_mlflow.exceptions import ConfigError
+
+DEFAULT_PRIMARY_METRIC = {"regression": "rmse", "classification": "roc_auc"}
+# Better than predicting the mean / than a coin: nothing worse is ever registered by default.
+DEFAULT_THRESHOLDS = {"regression": ("r2>=0.1",), "classification": ("roc_auc>=0.6",)}
+
+_THRESHOLD = re.compile(r"^\s*([a-z0-9_]+)\s*(>=|<=|>|<)\s*(-?[0-9.]+(?:e-?[0-9]+)?)\s*$", re.I)
+_COMPARE = {
+    ">=": lambda a, b: a >= b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    "<": lambda a, b: a < b,
+}
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One quality-gate condition, e.g. ``r2>=0.3``."""
+
+    metric: str
+    operator: str
+    value: float
+
+    def passes(self, metrics: dict[str, Any]) -> bool:
+        observed = metrics.get(self.metric)
+        return observed is not None and bool(_COMPARE[self.operator](float(observed), self.value))
+
+    def __str__(self) -> str:
+        return f"{self.metric}{self.operator}{self.value:g}"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How the register step decides."""
+
+    metric: str
+    direction: Direction
+    thresholds: tuple[Threshold, ...]
+    min_improvement: float
+
+    @classmethod
+    def for_task(
+        cls,
+        task: str,
+        primary_metric: str = "",
+        thresholds: list[str] | tuple[str, ...] | None = None,
+        min_improvement: float = 0.0,
+    ) -> Policy:
+        """The policy for ``task``, with defaults for what was left empty."""
+        if task not in TASK_METRICS:
+            raise ConfigError(f"task: {task!r} is not 'regression' or 'classification'")
+        allowed = TASK_METRICS[task]
+        metric = primary_metric or DEFAULT_PRIMARY_METRIC[task]
+        if metric not in allowed:
+            raise ConfigError(
+                f"primary_metric: {metric!r} is not a {task} metric",
+                hint=f"choose one of {', '.join(allowed)}",
+            )
+        if min_improvement < 0:
+            raise ConfigError(f"min_improvement: {min_improvement} must not be negative")
+        raw = DEFAULT_THRESHOLDS[task] if thresholds is None or len(thresholds) == 0 else thresholds
+        return cls(
+            metric=metric,
+            direction=METRIC_DIRECTIONS[metric],
+            thresholds=tuple(parse_threshold(text, allowed) for text in raw),
+            min_improvement=float(min_improvement),
+        )
+
+    def improvement(self, challenger: float, champion: float) -> float:
+        """How much better ``challenger`` is, in metric units (negative when worse)."""
+        return champion - challenger if self.direction == "min" else challenger - champion
+
+    def failed_thresholds(self, metrics: dict[str, Any]) -> list[Threshold]:
+        return [threshold for threshold in self.thresholds if not threshold.passes(metrics)]
+
+    def sort_key(self, value: float) -> float:
+        """Ascending sort key: best first."""
+        return value if self.direction == "min" else -value
+
+
+def parse_threshold(text: str, allowed: tuple[str, ...]) -> Threshold:
+    """Parse ``metric<op>value``; the metric must be one the task produces."""
+    match = _THRESHOLD.match(str(text))
+    if not match:
+        raise ConfigError(
+            f"thresholds: cannot parse {text!r}", hint="write metric, operator, value: r2>=0.3"
+        )
+    metric, operator, value = match.group(1).lower(), match.group(2), float(match.group(3))
+    if metric not in allowed:
+        raise ConfigError(
+            f"thresholds: {text!r} names {metric!r}, not a metric of this task",
+            hint=f"choose one of {', '.join(allowed)}",
+        )
+    return Threshold(metric, operator, value)

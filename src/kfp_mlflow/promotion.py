@@ -1,0 +1,206 @@
+"""Registering a winner and moving ``@champion``, safely when pipelines race.
+
+MLflow has no compare-and-set on aliases, so promotion is made *convergent* rather than locked:
+
+* Every version that passed the quality gate carries its scores as tags.
+* A promoter computes the target from registry state alone: the best eligible version, if it
+  beats the current champion by more than ``min_improvement``.
+* After every alias write the promoter reads the registry again and repeats until the champion
+  is the target. A stale write (decided before a better version appeared) is therefore always
+  repaired by its own writer, and the last writer has verified the final state.
+
+No lease can be left behind by a killed pod, and every operation is idempotent. A human rollback
+is honoured by tagging the demoted version ``kfp_mlflow.demoted=true``: it is never chosen again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from kfp_mlflow.exceptions import PromotionError
+from kfp_mlflow.policy import Policy
+from kfp_mlflow.tracking import mlflow_errors
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
+
+CHAMPION = "champion"
+TAG_GATE = "kfp_mlflow.gate"
+TAG_DEMOTED = "kfp_mlflow.demoted"
+TAG_REGISTRATION_KEY = "kfp_mlflow.registration_key"
+METRIC_TAG_PREFIX = "kfp_mlflow.metric."
+_MAX_ROUNDS = 20
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """What happened to ``@champion``."""
+
+    promoted: bool
+    champion_version: str | None
+    previous_champion: str | None
+    reason: str
+
+
+def version_metric(version: ModelVersion, metric: str) -> float | None:
+    raw = version.tags.get(METRIC_TAG_PREFIX + metric)
+    return float(raw) if raw not in (None, "") else None
+
+
+def register_version(
+    client: MlflowClient,
+    name: str,
+    *,
+    registration_key: str,
+    source: str,
+    run_id: str,
+    model_id: str | None,
+    tags: dict[str, str],
+    description: str,
+) -> tuple[ModelVersion, bool]:
+    """The version for ``registration_key``: found if registered before, else created.
+
+    Returns (version, created). A re-run of the same register step finds its version.
+    """
+    from mlflow.exceptions import MlflowException
+
+    with mlflow_errors(f"register a version of {name!r}"):
+        existing = _find_by_key(client, name, registration_key)
+        if existing is not None:
+            return existing, False
+        try:
+            client.create_registered_model(name)
+        except MlflowException as error:
+            if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        version = client.create_model_version(
+            name,
+            source=source,
+            run_id=run_id,
+            model_id=model_id,
+            tags={**tags, TAG_REGISTRATION_KEY: registration_key},
+            description=description,
+        )
+    return version, True
+
+
+def _find_by_key(client: MlflowClient, name: str, key: str) -> ModelVersion | None:
+    for version in _versions(client, name):
+        if version.tags.get(TAG_REGISTRATION_KEY) == key:
+            return version
+    return None
+
+
+def _versions(client: MlflowClient, name: str) -> list[ModelVersion]:
+    from mlflow.exceptions import MlflowException
+
+    escaped = name.replace("'", "\\'")
+    try:
+        return list(client.search_model_versions(f"name = '{escaped}'"))
+    except MlflowException as error:
+        if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return []
+        raise
+
+
+def current_champion(client: MlflowClient, name: str) -> ModelVersion | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException as error:
+        if error.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"}:
+            return None
+        raise
+
+
+def _target(
+    versions: list[ModelVersion], champion: ModelVersion | None, policy: Policy
+) -> tuple[ModelVersion | None, str]:
+    """The version that should be champion now, and why."""
+    eligible = [
+        v
+        for v in versions
+        if v.tags.get(TAG_GATE) == "passed"
+        and v.tags.get(TAG_DEMOTED, "").lower() != "true"
+        and version_metric(v, policy.metric) is not None
+    ]
+    if not eligible:
+        return champion, "no version passed the quality gate"
+    # Best first; on a tie the older version wins, so equal re-runs never move the alias.
+    best = min(
+        eligible,
+        key=lambda v: (policy.sort_key(version_metric(v, policy.metric) or 0.0), int(v.version)),
+    )
+    best_value = version_metric(best, policy.metric)
+    assert best_value is not None
+    if champion is None:
+        return best, f"no @{CHAMPION} yet; v{best.version} {policy.metric}={best_value:.6g}"
+    if best.version == champion.version:
+        return champion, f"v{champion.version} is already the best ({policy.metric}={best_value:.6g})"
+    champion_value = version_metric(champion, policy.metric)
+    if champion_value is None:
+        return best, f"@{CHAMPION} v{champion.version} has no {policy.metric}; v{best.version} wins"
+    gain = policy.improvement(best_value, champion_value)
+    if gain > policy.min_improvement:
+        return best, (
+            f"v{best.version} {policy.metric}={best_value:.6g} beats @{CHAMPION} "
+            f"v{champion.version} ({champion_value:.6g}) by {gain:.6g} > {policy.min_improvement:g}"
+        )
+    return champion, (
+        f"best challenger v{best.version} {policy.metric}={best_value:.6g} is not better than "
+        f"@{CHAMPION} v{champion.version} ({champion_value:.6g}) by more than "
+        f"{policy.min_improvement:g} (improvement {gain:.6g})"
+    )
+
+
+def promote(client: MlflowClient, name: str, version: str, policy: Policy) -> Promotion:
+    """Converge ``@champion`` on the best eligible version; report what it means for ``version``."""
+    previous: str | None = None
+    decisive = ""  # the reason the alias was moved, if this promoter moved it
+    with mlflow_errors(f"promote a version of {name!r}"):
+        for round_ in range(_MAX_ROUNDS):
+            champion = current_champion(client, name)
+            if round_ == 0:
+                previous = champion.version if champion else None
+            target, reason = _target(_versions(client, name), champion, policy)
+            if target is None or (champion is not None and target.version == champion.version):
+                final = champion.version if champion else None
+                return Promotion(
+                    promoted=final == version,
+                    champion_version=final,
+                    previous_champion=previous,
+                    reason=decisive if decisive and final == version else reason,
+                )
+            decisive = reason
+            _set_alias(client, name, target.version)
+    raise PromotionError(
+        f"@{CHAMPION} of {name!r} did not settle after {_MAX_ROUNDS} rounds",
+        hint="another process keeps moving the alias; check for a conflicting promoter",
+    )
+
+
+def _set_alias(client: MlflowClient, name: str, version: str) -> None:
+    """Set the alias; a concurrent writer can make PostgreSQL refuse it once (UniqueViolation)."""
+    from mlflow.exceptions import MlflowException
+
+    for attempt in range(5):
+        try:
+            client.set_registered_model_alias(name, CHAMPION, version)
+            return
+        except MlflowException as error:
+            if "unique" not in str(error.message).lower() or attempt == 4:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
+def version_tags(metrics: dict[str, Any], policy: Policy, gate_passed: bool) -> dict[str, str]:
+    """Tags that make a version comparable to later challengers."""
+    tags = {METRIC_TAG_PREFIX + k: repr(float(v)) for k, v in metrics.items()}
+    tags[TAG_GATE] = "passed" if gate_passed else "failed"
+    tags["kfp_mlflow.primary_metric"] = policy.metric
+    tags["kfp_mlflow.direction"] = policy.direction
+    return tags

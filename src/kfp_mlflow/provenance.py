@@ -1,0 +1,43 @@
+"""What a run records so its model can be rebuilt: versions, image, commit, seeds."""
+
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+
+from kfp_mlflow._version import __version__
+from kfp_mlflow.settings import Settings
+
+# The libraries whose versions decide what a model is and how it predicts.
+_TRACKED_PACKAGES = ("mlflow", "scikit-learn", "pandas", "numpy", "pyarrow", "kfp")
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages that shape a model."""
+    versions = {"kfp-mlflow": __version__, "python": platform.python_version()}
+    for name in _TRACKED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def provenance_tags(settings: Settings) -> dict[str, str]:
+    """Tags for every run and model version: versions, runner, image and commit when known."""
+    tags = {f"kfp_mlflow.version.{name}": value for name, value in package_versions().items()}
+    tags["kfp_mlflow.runner"] = settings.runner
+    tags["kfp_mlflow.image"] = settings.image if settings.runner == "cluster" else "local-process"
+    if settings.git_commit:
+        tags["mlflow.source.git.commit"] = settings.git_commit
+    return tags
+
+
+def pip_requirements() -> list[str]:
+    """Exact requirements for a logged model (inferring them costs seconds per model)."""
+    versions = package_versions()
+    return [
+        f"{name}=={versions[name]}"
+        for name in ("mlflow", "scikit-learn", "pandas", "numpy")
+        if name in versions
+    ]

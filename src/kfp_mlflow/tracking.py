@@ -1,0 +1,281 @@
+"""The MLflow run hierarchy of a pipeline run: one parent run, one child run per task.
+
+Runs are found and written through an explicit ``MlflowClient``, never the fluent API: the fluent
+API silently resumes ``MLFLOW_RUN_ID`` from the environment instead of nesting, which is exactly
+what KFP's own MLflow integration injects. When that integration is on (``MLFLOW_RUN_ID`` set),
+KFP owns the hierarchy: a step logs into its injected run and creates no run of its own.
+
+Each task buffers its params, metrics and tags and sends them in one ``log_batch`` (the client
+chunks at MLflow's per-request limits): a step makes a handful of requests, not one per value.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kfp_mlflow.exceptions import TrackingError
+from kfp_mlflow.provenance import provenance_tags
+from kfp_mlflow.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+# KFP's own tag names (as its MLflow integration writes them), so both hierarchies read alike.
+TAG_KFP_RUN_ID = "kfp.pipeline_run_id"
+TAG_KFP_RUN_NAME = "kfp.pipeline_run_name"
+TAG_KFP_RUN_URL = "kfp.pipeline_run_url"
+TAG_KFP_TASK_NAME = "kfp.task_name"
+TAG_PARENT = "mlflow.parentRunId"
+TAG_ROLE = "kfp_mlflow.role"
+TAG_STEP = "kfp_mlflow.step"
+TAG_ERROR = "kfp_mlflow.error"
+ROLE_PIPELINE = "pipeline"
+ROLE_TASK = "task"
+
+# MLflow caps a tag value at 8,000 characters; an error message is cut well before.
+_MAX_TAG_CHARS = 4000
+# KFP's final task states → MLflow run statuses.
+_FINAL_STATUS = {"SUCCEEDED": "FINISHED", "FAILED": "FAILED", "CANCELED": "KILLED"}
+
+
+def kfp_run_url(ui_url: str, run_id: str) -> str:
+    """The KFP UI page of a run."""
+    return f"{ui_url.rstrip('/')}/#/runs/details/{run_id}"
+
+
+@dataclass(frozen=True)
+class KfpContext:
+    """Which KFP run and task the code runs in (KFP placeholders resolve these)."""
+
+    run_id: str
+    run_name: str = ""
+    task_name: str = ""
+
+    def tags(self, settings: Settings) -> dict[str, str]:
+        tags = {TAG_KFP_RUN_ID: self.run_id}
+        if self.run_name:
+            tags[TAG_KFP_RUN_NAME] = self.run_name
+        if settings.kfp_ui_url and settings.runner == "cluster":
+            tags[TAG_KFP_RUN_URL] = kfp_run_url(settings.kfp_ui_url, self.run_id)
+        return tags
+
+
+def tracking_client(settings: Settings | None = None) -> MlflowClient:
+    """A client for the configured server; a clear error when none is configured."""
+    settings = settings or get_settings()
+    if not settings.tracking_uri:
+        raise TrackingError(
+            "MLFLOW_TRACKING_URI is not set",
+            hint="point it at an MLflow tracking server (http://host:5000)",
+        )
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+
+
+@contextmanager
+def mlflow_errors(action: str) -> Iterator[None]:
+    """Turn MLflow's transport and REST errors into one TrackingError naming the action."""
+    from mlflow.exceptions import MlflowException
+    from requests.exceptions import RequestException
+
+    try:
+        yield
+    except MlflowException as error:
+        raise TrackingError(f"MLflow refused to {action}: {error.message}") from error
+    except RequestException as error:
+        raise TrackingError(
+            f"MLflow tracking server unreachable while trying to {action}: {error}",
+            hint="check MLFLOW_TRACKING_URI and that the server is up",
+        ) from error
+
+
+def experiment_id_for(client: MlflowClient, name: str, settings: Settings) -> str:
+    """The experiment to log into: KFP's injected one, else ``name`` (created on first use)."""
+    if settings.injected_experiment_id:
+        return settings.injected_experiment_id
+    with mlflow_errors(f"open experiment {name!r}"):
+        experiment = client.get_experiment_by_name(name)
+        if experiment is not None:
+            return str(experiment.experiment_id)
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return str(client.create_experiment(name))
+        except MlflowException:  # created meanwhile by a concurrent pipeline
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                raise
+            return str(experiment.experiment_id)
+
+
+def find_parent_run(client: MlflowClient, experiment_id: str, kfp_run_id: str) -> str | None:
+    """The parent run of KFP run ``kfp_run_id``, if one was opened."""
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=(
+            f"tags.`{TAG_KFP_RUN_ID}` = '{kfp_run_id}' and tags.`{TAG_ROLE}` = '{ROLE_PIPELINE}'"
+        ),
+        max_results=1,
+    )
+    return runs[0].info.run_id if runs else None
+
+
+def open_parent_run(
+    experiment_name: str, kfp: KfpContext, settings: Settings | None = None
+) -> str:
+    """Get or create the parent run of this pipeline run (idempotent: a retried task reuses it)."""
+    settings = settings or get_settings()
+    client = tracking_client(settings)
+    if settings.injected_run_id:
+        # KFP's integration made the hierarchy: the parent is the injected run's parent.
+        with mlflow_errors("read the injected run"):
+            injected = client.get_run(settings.injected_run_id)
+        return str(injected.data.tags.get(TAG_PARENT, settings.injected_run_id))
+    experiment_id = experiment_id_for(client, experiment_name, settings)
+    with mlflow_errors("open the pipeline's parent run"):
+        existing = find_parent_run(client, experiment_id, kfp.run_id)
+        if existing:
+            return existing
+        tags = {**kfp.tags(settings), **provenance_tags(settings), TAG_ROLE: ROLE_PIPELINE}
+        run = client.create_run(
+            experiment_id, run_name=kfp.run_name or f"kfp-{kfp.run_id}", tags=tags
+        )
+    return str(run.info.run_id)
+
+
+@dataclass
+class TaskRun:
+    """The run one task logs into; values are buffered and sent in one batch."""
+
+    client: MlflowClient
+    run_id: str
+    parent_run_id: str
+    experiment_id: str
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def log_params(self, values: dict[str, Any]) -> None:
+        self.params.update({key: str(value) for key, value in values.items()})
+
+    def log_metrics(self, values: dict[str, float]) -> None:
+        self.metrics.update({key: float(value) for key, value in values.items()})
+
+    def set_tags(self, values: dict[str, Any]) -> None:
+        self.tags.update({key: str(value) for key, value in values.items()})
+
+    def flush(self) -> None:
+        """Send everything buffered in one ``log_batch`` call (chunked by the client)."""
+        if not (self.params or self.metrics or self.tags):
+            return
+        from mlflow.entities import Metric, Param, RunTag
+
+        now = int(time.time() * 1000)
+        with mlflow_errors(f"log to run {self.run_id}"):
+            self.client.log_batch(
+                self.run_id,
+                metrics=[Metric(k, v, now, 0) for k, v in self.metrics.items()],
+                params=[Param(k, v) for k, v in self.params.items()],
+                tags=[RunTag(k, v) for k, v in self.tags.items()],
+            )
+        self.params, self.metrics, self.tags = {}, {}, {}
+
+
+@contextmanager
+def task_run(
+    *,
+    step: str,
+    parent_run_id: str,
+    kfp: KfpContext,
+    run_name: str | None = None,
+    settings: Settings | None = None,
+) -> Iterator[TaskRun]:
+    """The child run of one task; FAILED (with its parent) if the body raises, else FINISHED."""
+    settings = settings or get_settings()
+    client = tracking_client(settings)
+    tags = {
+        **kfp.tags(settings),
+        **provenance_tags(settings),
+        TAG_KFP_TASK_NAME: kfp.task_name or step,
+        TAG_STEP: step,
+        TAG_ROLE: ROLE_TASK,
+    }
+    owned = not settings.injected_run_id
+    with mlflow_errors(f"open the {step} run"):
+        if owned:
+            parent = client.get_run(parent_run_id)
+            experiment_id = str(parent.info.experiment_id)
+            run = client.create_run(
+                experiment_id,
+                run_name=run_name or step,
+                tags={**tags, TAG_PARENT: parent_run_id},
+            )
+            run_id = str(run.info.run_id)
+        else:
+            run_id = str(settings.injected_run_id)
+            experiment_id = str(settings.injected_experiment_id or "")
+    task = TaskRun(client, run_id, parent_run_id, experiment_id)
+    if not owned:
+        task.set_tags(tags)
+    try:
+        yield task
+    except BaseException as error:
+        task.set_tags({TAG_ERROR: f"{type(error).__name__}: {error}"[:_MAX_TAG_CHARS]})
+        _fail(task, owned)
+        raise
+    task.flush()
+    if owned:
+        with mlflow_errors(f"end the {step} run"):
+            client.set_terminated(run_id, "FINISHED")
+
+
+def _fail(task: TaskRun, owned: bool) -> None:
+    """Best effort: record the failure without hiding the error that caused it."""
+    try:
+        task.flush()
+        if owned:
+            task.client.set_terminated(task.run_id, "FAILED")
+            task.client.set_tag(task.parent_run_id, TAG_ERROR, task.tags.get(TAG_ERROR, "") or "")
+            task.client.set_terminated(task.parent_run_id, "FAILED")
+    except Exception:  # noqa: BLE001, S110  (the original error is what the user must see)
+        pass
+
+
+def close_parent_run(
+    experiment_name: str,
+    kfp_run_id: str,
+    state: str,
+    error_message: str = "",
+    settings: Settings | None = None,
+) -> str | None:
+    """End the parent run with the pipeline's final state; fail children left RUNNING.
+
+    Runs as the pipeline's exit handler, so it also covers tasks that died without a word
+    (evicted pod, OOM kill, cancelled run).
+    """
+    settings = settings or get_settings()
+    if settings.injected_run_id:
+        return None  # KFP's integration ends the runs it made
+    client = tracking_client(settings)
+    experiment_id = experiment_id_for(client, experiment_name, settings)
+    status = _FINAL_STATUS.get(state.upper(), "FAILED")
+    with mlflow_errors("close the pipeline's parent run"):
+        parent_run_id = find_parent_run(client, experiment_id, kfp_run_id)
+        if parent_run_id is None:
+            return None
+        stale = client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`{TAG_PARENT}` = '{parent_run_id}' and status = 'RUNNING'",
+        )
+        for child in stale:
+            client.set_terminated(child.info.run_id, "KILLED" if status == "KILLED" else "FAILED")
+        if status != "FINISHED" and error_message:
+            client.set_tag(parent_run_id, TAG_ERROR, error_message[:_MAX_TAG_CHARS])
+        client.set_tag(parent_run_id, "kfp_mlflow.final_state", state.upper())
+        client.set_terminated(parent_run_id, status)
+    return str(parent_run_id)
