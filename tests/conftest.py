@@ -10,12 +10,14 @@ import pytest
 from kfp_mlflow.settings import get_settings
 
 _OWNED_PREFIXES = ("MLFLOW_", "KFP_MLFLOW_", "AWS_", "KFP_")
+# Rewrites golden files instead of comparing (`make golden`); the only variable a test keeps.
+UPDATE_GOLDEN = "KFP_MLFLOW_UPDATE_GOLDEN"
 
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in list(os.environ):
-        if name.startswith(_OWNED_PREFIXES):
+        if name.startswith(_OWNED_PREFIXES) and name != UPDATE_GOLDEN:
             monkeypatch.delenv(name, raising=False)
     # A failing server must fail a test fast, not after MLflow's default minutes of retries.
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")

@@ -166,20 +166,41 @@ def promote(client: MlflowClient, name: str, version: str, policy: Policy) -> Pr
             champion = current_champion(client, name)
             if round_ == 0:
                 previous = champion.version if champion else None
-            target, reason = _target(_versions(client, name), champion, policy)
+            versions = _versions(client, name)
+            target, reason = _target(versions, champion, policy)
             if target is None or (champion is not None and target.version == champion.version):
                 final = champion.version if champion else None
+                if final == version:
+                    reason = decisive or reason
+                elif champion is not None:
+                    reason = _why_not(versions, version, champion, policy)
                 return Promotion(
                     promoted=final == version,
                     champion_version=final,
                     previous_champion=previous,
-                    reason=decisive if decisive and final == version else reason,
+                    reason=reason,
                 )
             decisive = reason
             _set_alias(client, name, target.version)
     raise PromotionError(
         f"@{CHAMPION} of {name!r} did not settle after {_MAX_ROUNDS} rounds",
         hint="another process keeps moving the alias; check for a conflicting promoter",
+    )
+
+
+def _why_not(
+    versions: list[ModelVersion], version: str, champion: ModelVersion, policy: Policy
+) -> str:
+    """Why ``version`` did not become champion, in terms of the policy."""
+    mine = next((v for v in versions if v.version == version), None)
+    ours = version_metric(mine, policy.metric) if mine is not None else None
+    theirs = version_metric(champion, policy.metric)
+    if ours is None or theirs is None:
+        return f"v{version} is not comparable with @{CHAMPION} v{champion.version}"
+    gain = policy.improvement(ours, theirs)
+    return (
+        f"v{version} {policy.metric}={ours:.6g} does not beat @{CHAMPION} v{champion.version} "
+        f"({theirs:.6g}) by more than {policy.min_improvement:g} (improvement {gain:.6g})"
     )
 
 

@@ -130,6 +130,15 @@ def to_json(model: Any) -> Any:
     return kfp_server_api.ApiClient().sanitize_for_serialization(model)
 
 
+_LIST_RESPONSES = {
+    "experiments": m.V2beta1ListExperimentsResponse,
+    "pipelines": m.V2beta1ListPipelinesResponse,
+    "pipeline_versions": m.V2beta1ListPipelineVersionsResponse,
+    "runs": m.V2beta1ListRunsResponse,
+    "recurring_runs": m.V2beta1ListRecurringRunsResponse,
+}
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc).replace(microsecond=0)
 
@@ -170,7 +179,9 @@ class FakeKfpApi:
         self._ids = itertools.count(1)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     # --- lifecycle and controls ---------------------------------------------------------------
     @property
@@ -224,6 +235,7 @@ class FakeKfpApi:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else ~40 ms per response (Nagle × delayed ACK)
 
             def log_message(self, *args: Any) -> None:  # quiet test output
                 pass
@@ -273,7 +285,7 @@ class FakeKfpApi:
         parts = urlsplit(raw_path)
         path, query = parts.path, {k: v[-1] for k, v in parse_qs(parts.query).items()}
         with self.lock:
-            self.calls.append((method, path))
+            self.calls.append((method, raw_path))
         if path.startswith("/api/2.0/mlflow/"):
             return self._mlflow(path, query)
         if self.token is not None:
@@ -336,13 +348,12 @@ class FakeKfpApi:
                 items = [i for i in items if getattr(i, p.key, None) == p.string_value]
         size = int(q.get("page_size") or 20)
         start = int(q.get("page_token") or 0)
-        page = items[start : start + size]
         token = str(start + size) if start + size < len(items) else None
-        return {
-            field: [to_json(i) for i in page],
-            "total_size": len(items),
-            "next_page_token": token,
-        }
+        # The list responses' JSON names come from the models (``recurringRuns`` is camelCase).
+        response = _LIST_RESPONSES[field](
+            **{field: items[start : start + size]}, total_size=len(items), next_page_token=token
+        )
+        return to_json(response)
 
     def _in_namespace(self, items: list[Any], q: dict[str, str]) -> list[Any]:
         ns = q.get("namespace")

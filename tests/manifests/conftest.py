@@ -81,6 +81,15 @@ def all_objects(rendered: dict[str, Rendered]) -> list[tuple[str, dict[str, Any]
     return [(name, obj) for name, result in rendered.items() for obj in result.objects]
 
 
+# What `make deploy` applies on kind (besides the remote bases): each object exactly once.
+DEPLOYED = ("kfp/local", "mlflow/overlays/kind", "pipelines/base")
+
+
+@pytest.fixture(scope="session")
+def deployed(rendered: dict[str, Rendered]) -> list[tuple[str, dict[str, Any]]]:
+    return [(name, obj) for name in DEPLOYED for obj in rendered[name].objects]
+
+
 @pytest.fixture(scope="session")
 def kubernetes_version() -> str:
     """The Kubernetes version of the kind node image, e.g. ``1.33.1``."""

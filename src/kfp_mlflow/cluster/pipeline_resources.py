@@ -38,7 +38,9 @@ def clean_settings() -> Settings:
     class _Defaults(Settings):
         @classmethod
         def settings_customise_sources(  # type: ignore[override]
-            cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
             **_other_sources: PydanticBaseSettingsSource,
         ) -> tuple[PydanticBaseSettingsSource, ...]:
             return (init_settings,)
@@ -104,8 +106,9 @@ def render_pipeline_resources(
     pipeline_name = draft_version["spec"]["pipelineName"]
     name = version_name(pipeline_name, digest)
     documents = _compile_manifests(settings, namespace, version=name)
-    pipeline, pipeline_version = _by_kind(documents, "Pipeline"), _by_kind(
-        documents, "PipelineVersion"
+    pipeline, pipeline_version = (
+        _by_kind(documents, "Pipeline"),
+        _by_kind(documents, "PipelineVersion"),
     )
     # The Pipeline CRD (2.17) has spec.description only; the compiler also writes displayName,
     # which a strict apply (kubectl's default field validation) rejects as an unknown field.
@@ -123,7 +126,8 @@ def _by_kind(documents: list[Any], kind: str) -> dict[str, Any]:
 
 def dump_resource(resource: dict[str, Any]) -> str:
     """The YAML text of one resource, as committed (stable key order, header comment)."""
-    return _HEADER + yaml.safe_dump(resource, sort_keys=True, width=100)
+    body: str = yaml.safe_dump(resource, sort_keys=True, width=100)
+    return _HEADER + body
 
 
 def write_pipeline_resources(

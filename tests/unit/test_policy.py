@@ -1,0 +1,55 @@
+"""The promotion policy: metric, direction, quality gate and margin."""
+
+from __future__ import annotations
+
+import pytest
+
+from kfp_mlflow.exceptions import ConfigError
+from kfp_mlflow.policy import Policy, parse_threshold
+
+
+def test_defaults_per_task():
+    regression = Policy.for_task("regression")
+    assert (regression.metric, regression.direction) == ("rmse", "min")
+    assert [str(t) for t in regression.thresholds] == ["r2>=0.1"]
+    classification = Policy.for_task("classification")
+    assert (classification.metric, classification.direction) == ("roc_auc", "max")
+
+
+def test_improvement_follows_direction():
+    assert Policy.for_task("regression").improvement(challenger=9.0, champion=10.0) == 1.0
+    assert Policy.for_task("classification").improvement(challenger=0.9, champion=0.8) == pytest.approx(0.1)
+    assert Policy.for_task("regression").improvement(challenger=11.0, champion=10.0) == -1.0
+
+
+def test_gate_reports_every_failed_threshold():
+    policy = Policy.for_task("regression", thresholds=["r2>=0.5", "rmse<40", "mae <= 100"])
+    failed = policy.failed_thresholds({"r2": 0.4, "rmse": 50.0, "mae": 30.0})
+    assert [str(t) for t in failed] == ["r2>=0.5", "rmse<40"]
+    assert policy.failed_thresholds({"r2": 0.6, "rmse": 30.0, "mae": 30.0}) == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"primary_metric": "accuracy"}, "primary_metric: 'accuracy' is not a regression metric"),
+        ({"thresholds": ["r2 about 0.3"]}, "thresholds: cannot parse 'r2 about 0.3'"),
+        ({"thresholds": ["roc_auc>=0.5"]}, "names 'roc_auc', not a metric of this task"),
+        ({"min_improvement": -1.0}, "min_improvement: -1.0 must not be negative"),
+    ],
+)
+def test_bad_policy_is_named(kwargs, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        Policy.for_task("regression", **kwargs)
+
+
+def test_unknown_task():
+    with pytest.raises(ConfigError, match="task: 'ranking'"):
+        Policy.for_task("ranking")
+
+
+def test_threshold_parsing_accepts_scientific_notation():
+    threshold = parse_threshold("log_loss<=1e-1", ("log_loss",))
+    assert threshold.value == pytest.approx(0.1)
+    assert threshold.passes({"log_loss": 0.05})
+    assert not threshold.passes({})
