@@ -175,10 +175,7 @@ class Settings(BaseSettings):
     kfp_request_timeout: int = Field(
         default=30, ge=1, le=600, description="Seconds before one KFP API call gives up."
     )
-    mlflow_ui_url: str | None = Field(
-        default=None,
-        description="MLflow UI base URL, written into KFP run descriptions as the MLflow link.",
-    )
+    # mlflow_ui_url (MLflow section above) is also the link written into KFP run descriptions.
 
 
 @lru_cache(maxsize=1)

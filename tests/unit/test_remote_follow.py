@@ -5,11 +5,19 @@ from __future__ import annotations
 import pytest
 
 from kfp_mlflow.exceptions import PipelineFailed
-from kfp_mlflow.remote import Backoff, KfpAuthError, KfpUnreachableError, follow_run, submit_pipeline
+from kfp_mlflow.remote import (
+    Backoff,
+    KfpAuthError,
+    KfpUnreachableError,
+    follow_run,
+    submit_pipeline,
+)
 from tests.fakes.fixtures import *  # noqa: F403
 from tests.fakes.follow_scripts import FAILURE, SUCCESS
 
 FAST = {"poll_interval": 0.01, "backoff": Backoff(initial=0.01, cap=0.05)}
+
+
 @pytest.fixture
 def run_id(fake_kfp, conn, settings, tiny_package) -> str:
     return submit_pipeline(conn, package=tiny_package, settings=settings).run_id
@@ -19,7 +27,8 @@ def test_wait_until_success(fake_kfp, conn, run_id) -> None:
     fake_kfp.run_script = SUCCESS
     seen = []
     status = follow_run(run_id, conn, on_update=seen.append, **FAST)
-    assert status.succeeded and [s.state for s in seen] == [s for s, _ in SUCCESS]
+    assert status.succeeded
+    assert [s.state for s in seen] == [s for s, _ in SUCCESS]
     assert [t.name for t in status.tasks] == ["preprocess", "train"]  # root DAG left out
 
 
@@ -28,7 +37,8 @@ def test_wait_until_failure_names_the_task(fake_kfp, conn, run_id) -> None:
     with pytest.raises(PipelineFailed, match=r"failed task\(s\): train \(train: exit status 1\)"):
         follow_run(run_id, conn, **FAST)
     status = follow_run(run_id, conn, raise_on_failure=False, **FAST)
-    assert status.state == "FAILED" and [t.name for t in status.failed_tasks] == ["train"]
+    assert status.state == "FAILED"
+    assert [t.name for t in status.failed_tasks] == ["train"]
 
 
 def test_dropped_connection_during_wait(fake_kfp, conn, run_id) -> None:
@@ -43,7 +53,8 @@ def test_dropped_connection_during_wait(fake_kfp, conn, run_id) -> None:
     status = follow_run(
         run_id, session, on_update=seen.append, on_retry=lambda e, d: retries.append(d), **FAST
     )
-    assert status.succeeded and len(retries) == 4
+    assert status.succeeded
+    assert len(retries) == 4
     assert retries == sorted(retries)  # backing off
 
 
@@ -69,4 +80,5 @@ def test_plugin_mlflow_link_is_surfaced(fake_kfp, conn, settings, tiny_package) 
     plugin = Settings(kfp_host=fake_kfp.url, kfp_mlflow_plugin=True)
     run = submit_pipeline(conn, package=tiny_package, mlflow_experiment="e", settings=plugin)
     status = follow_run(run.run_id, conn, **FAST)
-    assert status.mlflow_url and run.run_id in status.mlflow_url
+    assert status.mlflow_url
+    assert run.run_id in status.mlflow_url

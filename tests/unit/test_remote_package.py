@@ -20,15 +20,21 @@ def test_params_are_parsed_to_declared_types(tiny_package: Path) -> None:
         ["n=3", "rate=0.25", "flag=yes", "items=[1, 2]", 'options={"a": 1}', "label=a=b"]
     )
     assert args == {
-        "n": 3, "rate": 0.25, "flag": True, "items": [1, 2], "options": {"a": 1}, "label": "a=b"
+        "n": 3,
+        "rate": 0.25,
+        "flag": True,
+        "items": [1, 2],
+        "options": {"a": 1},
+        "label": "a=b",
     }
 
 
 def test_unknown_params_are_named(tiny_package: Path) -> None:
     pkg = PipelinePackage.load(tiny_package)
-    with pytest.raises(ConfigError, match="unknown pipeline parameter.*bogus, typo") as info:
+    with pytest.raises(ConfigError, match=r"unknown pipeline parameter.*bogus, typo") as info:
         pkg.parse_arguments(["typo=1", "bogus=2", "n=1"])
-    assert "declares: " in str(info.value) and "rate" in str(info.value)
+    assert "declares: " in str(info.value)
+    assert "rate" in str(info.value)
 
 
 @pytest.mark.parametrize("pair", ["n=three", "flag=maybe", "items={}", "rate=", "noequals"])
@@ -85,7 +91,8 @@ def test_links() -> None:
     assert kfp_run_url("http://kfp/", "r-1") == "http://kfp/#/runs/details/r-1"
     url = mlflow_runs_search_url("http://mlflow", "7", "r-1")
     assert url.startswith("http://mlflow/#/experiments/7?searchFilter=")
-    assert "kfp.pipeline_run_id" in url and "r-1" in url
+    assert "kfp.pipeline_run_id" in url
+    assert "r-1" in url
 
 
 def test_connection_never_shows_the_token() -> None:
@@ -98,15 +105,16 @@ def test_flags_override_settings_and_env(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("KFP_MLFLOW_KFP_HOST", "http://from-env:8080")
     monkeypatch.setenv("KFP_MLFLOW_KFP_NAMESPACE", "team-a")
     conn = KfpConnection.from_settings(Settings())
-    assert (conn.host, conn.namespace, conn.ui_url) == ("http://from-env:8080", "team-a",
-                                                        "http://from-env:8080")
+    assert (conn.host, conn.namespace, conn.ui_url) == (
+        "http://from-env:8080",
+        "team-a",
+        "http://from-env:8080",
+    )
     assert KfpConnection.from_settings(Settings(), host="http://flag").host == "http://flag"
 
 
 def test_no_host_outside_a_pod_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        "kfp_mlflow.remote.connection.SERVICE_ACCOUNT_DIR", Path("/nonexistent/sa")
-    )
+    monkeypatch.setattr("kfp_mlflow.remote.connection.SERVICE_ACCOUNT_DIR", Path("/nonexistent/sa"))
     with pytest.raises(ConfigError, match="no KFP API host"):
         KfpConnection.from_settings(Settings())
 

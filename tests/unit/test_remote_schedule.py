@@ -20,13 +20,21 @@ from tests.fakes.fixtures import *  # noqa: F403
 
 def test_schedule_lifecycle(fake_kfp, conn, settings, tiny_package) -> None:
     info = create_schedule(
-        conn, name="nightly", cron="0 3 * * *", package=tiny_package, params=["n=4"],
-        max_concurrency=2, settings=settings,
+        conn,
+        name="nightly",
+        cron="0 3 * * *",
+        package=tiny_package,
+        params=["n=4"],
+        max_concurrency=2,
+        settings=settings,
     )
     job = fake_kfp.recurring[info.schedule_id]
     assert (job.trigger.cron_schedule.cron, job.max_concurrency) == ("0 0 3 * * *", "2")
-    assert job.no_catchup is True and job.runtime_config.parameters == {"n": 4}
-    assert info.enabled and info.cron == "0 0 3 * * *" and info.max_concurrency == 2
+    assert job.no_catchup is True
+    assert job.runtime_config.parameters == {"n": 4}
+    assert info.enabled
+    assert info.cron == "0 0 3 * * *"
+    assert info.max_concurrency == 2
 
     session = conn.open()
     assert [s.name for s in list_schedules(session)] == ["nightly"]
@@ -42,19 +50,26 @@ def test_schedule_lifecycle(fake_kfp, conn, settings, tiny_package) -> None:
 def test_schedule_reuses_the_submitted_version(fake_kfp, conn, settings, tiny_package) -> None:
     run = submit_pipeline(conn, package=tiny_package, settings=settings)
     info = create_schedule(conn, name="n", cron="@daily", package=tiny_package, settings=settings)
-    assert info.pipeline_version_id == run.pipeline_version_id and len(fake_kfp.versions) == 1
+    assert info.pipeline_version_id == run.pipeline_version_id
+    assert len(fake_kfp.versions) == 1
 
 
 def test_duplicate_name_is_refused(conn, settings, tiny_package) -> None:
     create_schedule(conn, name="dup", cron="0 3 * * *", package=tiny_package, settings=settings)
     with pytest.raises(KfpRejectedError, match="already exists"):
-        create_schedule(conn, name="dup", cron="0 4 * * *", package=tiny_package,
-                        settings=settings)
+        create_schedule(conn, name="dup", cron="0 4 * * *", package=tiny_package, settings=settings)
 
 
 def test_paused_at_creation_and_list_by_experiment(conn, settings, tiny_package) -> None:
-    create_schedule(conn, name="a", cron="0 3 * * *", package=tiny_package, enabled=False,
-                    experiment="team", settings=settings)
+    create_schedule(
+        conn,
+        name="a",
+        cron="0 3 * * *",
+        package=tiny_package,
+        enabled=False,
+        experiment="team",
+        settings=settings,
+    )
     (only,) = list_schedules(conn, experiment="team", settings=settings)
     assert not only.enabled
     with pytest.raises(KfpNotFoundError, match="no KFP experiment named 'ghost'"):
@@ -64,6 +79,12 @@ def test_paused_at_creation_and_list_by_experiment(conn, settings, tiny_package)
 @pytest.mark.parametrize("concurrency", [0, 11])
 def test_max_concurrency_range(fake_kfp, conn, settings, tiny_package, concurrency) -> None:
     with pytest.raises(ConfigError, match="max_concurrency"):
-        create_schedule(conn, name="x", cron="0 3 * * *", package=tiny_package,
-                        max_concurrency=concurrency, settings=settings)
+        create_schedule(
+            conn,
+            name="x",
+            cron="0 3 * * *",
+            package=tiny_package,
+            max_concurrency=concurrency,
+            settings=settings,
+        )
     assert fake_kfp.calls == []

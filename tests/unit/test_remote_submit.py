@@ -41,7 +41,8 @@ def test_first_submission(fake_kfp, conn, settings, tiny_package: Path) -> None:
     assert run.pipeline_version_reference.pipeline_version_id == result.pipeline_version_id
     assert fake_kfp.experiments[run.experiment_id].display_name == "kfp-mlflow"
     version = fake_kfp.versions[result.pipeline_version_id]
-    assert version.name == result.version_name and result.version_name.startswith("0.1.0-")
+    assert version.name == result.version_name
+    assert result.version_name.startswith("0.1.0-")
     assert run.plugins_input is None
     assert uploads(fake_kfp) == 1
 
@@ -53,7 +54,8 @@ def test_resubmission_reuses_the_version(fake_kfp, conn, settings, tiny_package)
     assert second.pipeline_version_id == first.pipeline_version_id
     assert second.run_id != first.run_id
     assert uploads(fake_kfp) == 1
-    assert len(fake_kfp.pipelines) == 1 and len(fake_kfp.experiments) == 2
+    assert len(fake_kfp.pipelines) == 1
+    assert len(fake_kfp.experiments) == 2
 
 
 def test_changed_spec_uploads_a_new_version(
@@ -61,15 +63,17 @@ def test_changed_spec_uploads_a_new_version(
 ) -> None:
     first = submit_pipeline(conn, package=tiny_package, settings=settings)
     second = submit_pipeline(conn, package=changed_package, settings=settings)
-    assert second.version_created and second.pipeline_id == first.pipeline_id
+    assert second.version_created
+    assert second.pipeline_id == first.pipeline_id
     assert second.version_name != first.version_name
     assert len(fake_kfp.versions) == 2
 
 
 def test_mlflow_experiment_as_parameter(fake_kfp, conn, tiny_package) -> None:
     fake_kfp.mlflow_experiments["churn"] = "12"
-    settings = Settings(kfp_host=fake_kfp.url, mlflow_ui_url=fake_kfp.url,
-                        tracking_uri=fake_kfp.url)
+    settings = Settings(
+        kfp_host=fake_kfp.url, mlflow_ui_url=fake_kfp.url, tracking_uri=fake_kfp.url
+    )
     result = submit_pipeline(
         conn, package=tiny_package, mlflow_experiment="churn", settings=settings
     )
@@ -77,7 +81,8 @@ def test_mlflow_experiment_as_parameter(fake_kfp, conn, tiny_package) -> None:
     assert run.runtime_config.parameters == {"experiment_name": "churn"}
     assert run.plugins_input is None
     assert f"{fake_kfp.url}/#/experiments/12" in run.description
-    assert result.mlflow_url and result.run_id in result.mlflow_url
+    assert result.mlflow_url
+    assert result.run_id in result.mlflow_url
 
 
 def test_mlflow_experiment_through_kfp_plugin(fake_kfp, conn, tiny_package) -> None:
@@ -101,8 +106,10 @@ def test_fake_rejects_what_kfp_rejects(fake_kfp) -> None:
     from tests.fakes.kfp_api import HttpError
 
     headers = {"Content-Type": "application/json"}
-    for body in ({"display_name": "e", "colour": "red"}, {"display_name": "e",
-                                                          "storage_state": "SHINY"}):
+    for body in (
+        {"display_name": "e", "colour": "red"},
+        {"display_name": "e", "storage_state": "SHINY"},
+    ):
         with pytest.raises(HttpError) as info:
             fake_kfp.handle("POST", "/apis/v2beta1/experiments", headers, json.dumps(body).encode())
         assert info.value.status == 400
@@ -113,7 +120,8 @@ def test_401_is_one_clear_line(tiny_package, settings) -> None:
         wrong = KfpConnection.from_settings(settings, host=fake.url, token="wrong")
         with pytest.raises(KfpAuthError, match="401") as info:
             submit_pipeline(wrong, package=tiny_package, settings=settings)
-        assert "\n" not in str(info.value) and "wrong" not in str(info.value)
+        assert "\n" not in str(info.value)
+        assert "wrong" not in str(info.value)
         right = KfpConnection.from_settings(settings, host=fake.url, token="right")
         assert submit_pipeline(right, package=tiny_package, settings=settings).run_id
 
@@ -150,5 +158,4 @@ def test_server_rejection_is_reported(fake_kfp, conn, settings, tiny_package) ->
     (version_id,) = fake_kfp.versions
     del fake_kfp.specs[version_id]["root"]["inputDefinitions"]["parameters"][EXPERIMENT_PARAMETER]
     with pytest.raises(KfpRejectedError, match="unrecognized input parameters"):
-        submit_pipeline(conn, package=tiny_package, params=["experiment_name=x"],
-                        settings=settings)
+        submit_pipeline(conn, package=tiny_package, params=["experiment_name=x"], settings=settings)

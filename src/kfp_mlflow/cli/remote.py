@@ -138,7 +138,7 @@ def submit(
         ui_url=ui_url,
     )
     result = submit_pipeline(
-        connection.open(),
+        connection,
         package=package,
         params=list(param or []),
         experiment=experiment,

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from kfp_mlflow.exceptions import PipelineFailed
+from kfp_mlflow.exceptions import KfpApiError, PipelineFailed
 from kfp_mlflow.remote.connection import KfpConnection, KfpSession
-from kfp_mlflow.remote.errors import KfpApiError, KfpUnreachableError, is_transient, kfp_api_errors
+from kfp_mlflow.remote.errors import KfpUnreachableError, is_transient, kfp_api_errors
 from kfp_mlflow.remote.links import kfp_run_url
 from kfp_mlflow.remote.submit import session_for
 from kfp_mlflow.settings import Settings

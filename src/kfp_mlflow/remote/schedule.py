@@ -70,8 +70,9 @@ def normalize_cron(expression: str) -> str:
 def schedule_info(session: KfpSession, item: Any) -> ScheduleInfo:
     trigger = getattr(item, "trigger", None)
     cron = getattr(getattr(trigger, "cron_schedule", None), "cron", None)
-    if cron is None and getattr(trigger, "periodic_schedule", None) is not None:
-        cron = f"every {trigger.periodic_schedule.interval_second}s"
+    periodic = getattr(trigger, "periodic_schedule", None)
+    if cron is None and periodic is not None:
+        cron = f"every {periodic.interval_second}s"
     ref = getattr(item, "pipeline_version_reference", None)
     status = str(getattr(item, "status", "") or "")
     mode = str(getattr(item, "mode", "") or "")

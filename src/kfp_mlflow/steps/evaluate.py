@@ -74,7 +74,8 @@ def run_evaluate(
             "model_id": model_metadata.get("mlflow_model_id"),
             "evaluate_run_id": run.run_id,
             "dataset_digest": test_metadata.get("digest"),
-            "seed": model_metadata.get("seed"),
+            # Artifact metadata is a protobuf Struct: the integer seed comes back as a double.
+            "seed": int(model_metadata["seed"]) if model_metadata.get("seed") is not None else None,
         }
         Path(evaluation_path).parent.mkdir(parents=True, exist_ok=True)
         Path(evaluation_path).write_text(json.dumps(evaluation, indent=2, sort_keys=True))
