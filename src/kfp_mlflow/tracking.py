@@ -225,8 +225,9 @@ def task_run(
     try:
         yield task
     except BaseException as error:
-        task.set_tags({TAG_ERROR: f"{type(error).__name__}: {error}"[:_MAX_TAG_CHARS]})
-        _fail(task, owned)
+        message = f"{type(error).__name__}: {error}"[:_MAX_TAG_CHARS]
+        task.set_tags({TAG_ERROR: message})
+        _fail(task, owned, message)
         raise
     task.flush()
     if owned:
@@ -234,13 +235,13 @@ def task_run(
             client.set_terminated(run_id, "FINISHED")
 
 
-def _fail(task: TaskRun, owned: bool) -> None:
+def _fail(task: TaskRun, owned: bool, message: str) -> None:
     """Best effort: record the failure without hiding the error that caused it."""
     try:
         task.flush()
         if owned:
             task.client.set_terminated(task.run_id, "FAILED")
-            task.client.set_tag(task.parent_run_id, TAG_ERROR, task.tags.get(TAG_ERROR, "") or "")
+            task.client.set_tag(task.parent_run_id, TAG_ERROR, message)
             task.client.set_terminated(task.parent_run_id, "FAILED")
     except Exception:  # noqa: BLE001, S110  (the original error is what the user must see)
         pass
@@ -274,8 +275,11 @@ def close_parent_run(
         )
         for child in stale:
             client.set_terminated(child.info.run_id, "KILLED" if status == "KILLED" else "FAILED")
+        # The failing step already recorded its own error; KFP's ("Task x failed.") says less.
         if status != "FINISHED" and error_message:
-            client.set_tag(parent_run_id, TAG_ERROR, error_message[:_MAX_TAG_CHARS])
+            recorded = client.get_run(parent_run_id).data.tags.get(TAG_ERROR)
+            if not recorded:
+                client.set_tag(parent_run_id, TAG_ERROR, error_message[:_MAX_TAG_CHARS])
         client.set_tag(parent_run_id, "kfp_mlflow.final_state", state.upper())
         client.set_terminated(parent_run_id, status)
     return str(parent_run_id)

