@@ -1,6 +1,5 @@
 """`evaluate`: score one candidate on the held-out split; metrics, plots and KFP visualisations."""
 
-from kfp import dsl
 from kfp.dsl import ClassificationMetrics, Dataset, Input, Markdown, Metrics, Model, Output
 
 
@@ -38,4 +37,3 @@ def evaluate(
     if result.roc_curve is not None:
         fpr, tpr, thresholds = result.roc_curve
         classification_metrics.log_roc_curve(fpr, tpr, thresholds)
-

@@ -16,4 +16,3 @@ def finalize(
         state=status.state,
         error_message=status.error_message or "",
     )
-

@@ -2,7 +2,6 @@
 
 from typing import NamedTuple
 
-from kfp import dsl
 from kfp.dsl import Dataset, Output
 
 
@@ -19,7 +18,7 @@ def preprocess(
     kfp_task_name: str,
     train_data: Output[Dataset],
     test_data: Output[Dataset],
-) -> NamedTuple("Outputs", [("parent_run_id", str), ("task", str)]):  # type: ignore[valid-type]  # noqa: UP014
+) -> NamedTuple("Outputs", [("parent_run_id", str), ("task", str)]):  # type: ignore[valid-type]
     from kfp_mlflow.steps.preprocess import run_preprocess
     from kfp_mlflow.tracking import KfpContext
 
@@ -38,4 +37,3 @@ def preprocess(
     train_data.metadata.update(result.train_metadata)
     test_data.metadata.update(result.test_metadata)
     return (result.parent_run_id, result.task)  # type: ignore[return-value]
-

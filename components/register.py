@@ -2,12 +2,11 @@
 
 from typing import List
 
-from kfp import dsl
 from kfp.dsl import Artifact, Input, Markdown, Metrics, Output
 
 
 def register(
-    evaluations: Input[List[Metrics]],  # noqa: UP006  (kfp parses typing.List here)
+    evaluations: Input[List[Metrics]],
     model_name: str,
     primary_metric: str,
     thresholds: list,  # e.g. ["r2>=0.3"]; empty: the task's default gate
@@ -37,4 +36,3 @@ def register(
     )
     decision.metadata.update(result.metadata)
     return result.version or ""
-

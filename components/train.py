@@ -1,6 +1,5 @@
 """`train`: fit one candidate of the search space; the model leaves as an MLflow model directory."""
 
-from kfp import dsl
 from kfp.dsl import Dataset, Input, Model, Output
 
 
@@ -31,4 +30,3 @@ def train(
     )
     model.metadata.update(result.metadata)
     return result.run_id
-

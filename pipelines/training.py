@@ -4,13 +4,12 @@ The whole graph sits inside an ExitHandler whose `finalize` task ends the MLflow
 the pipeline's real final state, so a failed or cancelled run never leaves it RUNNING.
 """
 
-
 from typing import Any
 
 from kfp import dsl
-
 from kfp_mlflow.components import Components, load_components
 from kfp_mlflow.components.platform import configure_task
+
 from kfp_mlflow.search_space import default_candidates
 from kfp_mlflow.settings import Settings, get_settings
 
@@ -43,7 +42,7 @@ def build_training_pipeline(
         target: str = settings.target,
         task: str = settings.task or "",
         model_name: str = settings.model_name,
-        candidates: list = default_candidates(),  # noqa: B006  (a pipeline default, never mutated)
+        candidates: list = default_candidates(),  # noqa: B008  (a fresh copy per build)
         primary_metric: str = settings.primary_metric or "",
         thresholds: list = list(settings.thresholds or []),  # noqa: B006
         min_improvement: float = settings.min_improvement,

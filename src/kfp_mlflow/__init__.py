@@ -19,7 +19,7 @@ _EXPORTS = {
     "DataError": "kfp_mlflow.exceptions",
     "TrackingError": "kfp_mlflow.exceptions",
     "PromotionError": "kfp_mlflow.exceptions",
-    "PipelineFailed": "kfp_mlflow.exceptions",
+    "PipelineRunError": "kfp_mlflow.exceptions",
     "Policy": "kfp_mlflow.policy",
     "build_training_pipeline": "kfp_mlflow.pipelines.training",
     "compile_pipeline": "kfp_mlflow.compiling",
@@ -28,7 +28,23 @@ _EXPORTS = {
     "promote": "kfp_mlflow.promotion",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "KfpMlflowError",
+    "LocalMlflowServer",
+    "PipelineRunError",
+    "Policy",
+    "PromotionError",
+    "Settings",
+    "TrackingError",
+    "__version__",
+    "build_training_pipeline",
+    "compile_pipeline",
+    "get_settings",
+    "promote",
+    "run_local",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -218,9 +218,7 @@ def digest(frame: pd.DataFrame) -> str:
     return hasher.hexdigest()
 
 
-def split(
-    frame: pd.DataFrame, target: str, task: TaskType, seed: int, test_size: float
-) -> Split:
+def split(frame: pd.DataFrame, target: str, task: TaskType, seed: int, test_size: float) -> Split:
     """Drop rows without a target and split deterministically (stratified for classes)."""
     from sklearn.model_selection import train_test_split
 

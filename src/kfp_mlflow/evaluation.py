@@ -114,8 +114,9 @@ def plot(scores: Scores, target: pd.Series, task: str, title: str, path: Path) -
     figure, axes = plt.subplots(figsize=(5, 5), dpi=100)
     if task == "regression":
         axes.scatter(target, scores.predictions, s=12, alpha=0.6)
-        low, high = float(min(target.min(), scores.predictions.min())), float(
-            max(target.max(), scores.predictions.max())
+        low, high = (
+            float(min(target.min(), scores.predictions.min())),
+            float(max(target.max(), scores.predictions.max())),
         )
         axes.plot([low, high], [low, high], linestyle="--", color="grey", linewidth=1)
         axes.set_xlabel("actual")

@@ -38,7 +38,7 @@ class PromotionError(KfpMlflowError):
     exit_code = 5
 
 
-class PipelineFailed(KfpMlflowError):
+class PipelineRunError(KfpMlflowError):
     """A pipeline run ended in failure; the message names the failed task."""
 
     exit_code = 6

@@ -34,7 +34,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 def is_healthy(url: str, timeout: float = 2.0) -> bool:
     """True when an MLflow server answers ``/health`` at ``url``."""
     try:
-        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=timeout) as response:  # noqa: S310
+        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=timeout) as response:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
@@ -71,7 +71,7 @@ class LocalMlflowServer:
             "--serve-artifacts",
         ]  # fmt: skip
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(  # noqa: S603
+            self.process = subprocess.Popen(
                 command,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -28,6 +28,15 @@ FAMILIES: dict[str, tuple[str, str]] = {
     ),
 }
 
+# Types a saved model of these families holds beyond skops's own safe list, reviewed once.
+# Loading trusts exactly these, so a model file cannot smuggle in anything else; a new family
+# that needs more must add them here (tests/unit/test_modeling.py checks every family).
+SKOPS_TRUSTED_TYPES = (
+    "numpy.dtype",
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+)
+
 # Logistic regression has no `alpha`; the search space speaks of one regularisation knob.
 _CLASSIFIER_PARAM_ALIASES = {"linear": {"alpha": ("C", lambda alpha: 1.0 / float(alpha))}}
 
@@ -110,7 +119,8 @@ def build_pipeline(candidate: Candidate, task: str, seed: int, features: pd.Data
     numeric = [
         c
         for c in features.columns
-        if pd.api.types.is_numeric_dtype(features[c]) and not pd.api.types.is_bool_dtype(features[c])
+        if pd.api.types.is_numeric_dtype(features[c])
+        and not pd.api.types.is_bool_dtype(features[c])
     ]
     categorical = [c for c in features.columns if c not in numeric]
     encode = ColumnTransformer(

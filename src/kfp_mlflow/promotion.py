@@ -140,7 +140,10 @@ def _target(
     if champion is None:
         return best, f"no @{CHAMPION} yet; v{best.version} {policy.metric}={best_value:.6g}"
     if best.version == champion.version:
-        return champion, f"v{champion.version} is already the best ({policy.metric}={best_value:.6g})"
+        return (
+            champion,
+            f"v{champion.version} is already the best ({policy.metric}={best_value:.6g})",
+        )
     champion_value = version_metric(champion, policy.metric)
     if champion_value is None:
         return best, f"@{CHAMPION} v{champion.version} has no {policy.metric}; v{best.version} wins"

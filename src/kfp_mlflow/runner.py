@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from kfp_mlflow.exceptions import PipelineFailed, TrackingError
+from kfp_mlflow.exceptions import PipelineRunError, TrackingError
 from kfp_mlflow.local_server import ensure_server, is_healthy
 from kfp_mlflow.settings import ENV_PREFIX, Settings, get_settings
 
@@ -176,12 +176,12 @@ def run_local(
     )
 
 
-def failure_message(run: LocalRun, settings: Settings | None = None) -> PipelineFailed:
+def failure_message(run: LocalRun, settings: Settings | None = None) -> PipelineRunError:
     """The error a failed run ends with: the failing step and the error it raised."""
     failed = [e.task for e in run.events if e.status == "FAILURE"]
     reason = _error_from_log(run.log_path) or "see the log"
     task = failed[0] if failed else "a task"
-    return PipelineFailed(f"step {task} failed: {reason}", hint=f"full log: {run.log_path}")
+    return PipelineRunError(f"step {task} failed: {reason}", hint=f"full log: {run.log_path}")
 
 
 def _error_from_log(log_path: Path) -> str | None:

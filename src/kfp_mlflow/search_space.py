@@ -8,8 +8,16 @@ from typing import Any
 # Families name a model for either task type (see kfp_mlflow.modeling.FAMILIES).
 _DEFAULT_CANDIDATES: tuple[dict[str, Any], ...] = (
     {"name": "linear", "family": "linear", "params": {"alpha": 1.0}},
-    {"name": "random-forest", "family": "random_forest", "params": {"n_estimators": 100, "max_depth": 8}},
-    {"name": "gradient-boosting", "family": "gradient_boosting", "params": {"learning_rate": 0.05, "max_iter": 200}},
+    {
+        "name": "random-forest",
+        "family": "random_forest",
+        "params": {"n_estimators": 100, "max_depth": 8},
+    },
+    {
+        "name": "gradient-boosting",
+        "family": "gradient_boosting",
+        "params": {"learning_rate": 0.05, "max_iter": 200},
+    },
 )
 
 

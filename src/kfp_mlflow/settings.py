@@ -67,13 +67,19 @@ class Settings(BaseSettings):
         description="MLflow UI address for links in reports (defaults to the tracking URI).",
     )
     tracking_username: SecretStr | None = Field(
-        default=None, validation_alias=_alias("MLFLOW_TRACKING_USERNAME")
+        default=None,
+        validation_alias=_alias("MLFLOW_TRACKING_USERNAME"),
+        description="MLflow server credential, used by the MLflow client itself (masked).",
     )
     tracking_password: SecretStr | None = Field(
-        default=None, validation_alias=_alias("MLFLOW_TRACKING_PASSWORD")
+        default=None,
+        validation_alias=_alias("MLFLOW_TRACKING_PASSWORD"),
+        description="MLflow server credential, used by the MLflow client itself (masked).",
     )
     tracking_token: SecretStr | None = Field(
-        default=None, validation_alias=_alias("MLFLOW_TRACKING_TOKEN")
+        default=None,
+        validation_alias=_alias("MLFLOW_TRACKING_TOKEN"),
+        description="MLflow server credential, used by the MLflow client itself (masked).",
     )
 
     # --- Training defaults (become pipeline parameter defaults) ------------------------------
@@ -118,10 +124,14 @@ class Settings(BaseSettings):
         description="S3 endpoint for s3:// / minio:// inputs (SeaweedFS, MinIO, AWS).",
     )
     s3_access_key: SecretStr | None = Field(
-        default=None, validation_alias=_alias("AWS_ACCESS_KEY_ID")
+        default=None,
+        validation_alias=_alias("AWS_ACCESS_KEY_ID"),
+        description="S3 credential for s3:// / minio:// inputs (masked).",
     )
     s3_secret_key: SecretStr | None = Field(
-        default=None, validation_alias=_alias("AWS_SECRET_ACCESS_KEY")
+        default=None,
+        validation_alias=_alias("AWS_SECRET_ACCESS_KEY"),
+        description="S3 credential for s3:// / minio:// inputs (masked).",
     )
 
     # --- Component image and cluster ----------------------------------------------------------

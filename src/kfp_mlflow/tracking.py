@@ -125,9 +125,7 @@ def find_parent_run(client: MlflowClient, experiment_id: str, kfp_run_id: str) -
     return runs[0].info.run_id if runs else None
 
 
-def open_parent_run(
-    experiment_name: str, kfp: KfpContext, settings: Settings | None = None
-) -> str:
+def open_parent_run(experiment_name: str, kfp: KfpContext, settings: Settings | None = None) -> str:
     """Get or create the parent run of this pipeline run (idempotent: a retried task reuses it)."""
     settings = settings or get_settings()
     client = tracking_client(settings)
@@ -243,7 +241,7 @@ def _fail(task: TaskRun, owned: bool, message: str) -> None:
             task.client.set_terminated(task.run_id, "FAILED")
             task.client.set_tag(task.parent_run_id, TAG_ERROR, message)
             task.client.set_terminated(task.parent_run_id, "FAILED")
-    except Exception:  # noqa: BLE001, S110  (the original error is what the user must see)
+    except Exception:
         pass
 
 

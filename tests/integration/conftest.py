@@ -33,7 +33,9 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @contextmanager
-def tracked_environment(server_url: str, work_dir: Path, **variables: str) -> Iterator[dict[str, str]]:
+def tracked_environment(
+    server_url: str, work_dir: Path, **variables: str
+) -> Iterator[dict[str, str]]:
     """A clean environment pointing at ``server_url`` with a unique experiment and model."""
     suffix = uuid.uuid4().hex[:8]
     names = {

@@ -80,7 +80,9 @@ def test_unreachable_tracking_server_fails_before_anything_runs(tmp_path):
 
 def test_cli_exit_code_and_one_line_for_bad_data(mlflow_server, tmp_path):
     env = _clean_env() | {"MLFLOW_TRACKING_URI": mlflow_server, "MLFLOW_EXPERIMENT_NAME": "cli-bad"}
-    result = _cli("run", "--data", _write(tmp_path, _frame()), "--target", "nope", env=env, cwd=tmp_path)
+    result = _cli(
+        "run", "--data", _write(tmp_path, _frame()), "--target", "nope", env=env, cwd=tmp_path
+    )
     assert result.returncode == 6, result.stdout + result.stderr
     assert "error: step preprocess failed" in result.stderr
     assert "column 'nope' is not in the dataset" in result.stderr

@@ -17,7 +17,9 @@ def cli_env():
 def _kfp_mlflow(*args: str, env, cwd) -> subprocess.CompletedProcess[str]:
     executable = shutil.which("kfp-mlflow")
     assert executable, "the console script is installed with the package"
-    return subprocess.run([executable, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=600)
+    return subprocess.run(
+        [executable, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=600
+    )
 
 
 def test_run_twice_promotes_once_with_a_local_server(cli_env, tmp_path):
@@ -36,7 +38,10 @@ def test_run_twice_promotes_once_with_a_local_server(cli_env, tmp_path):
         assert "version 2: not promoted (@champion is v1)" in second.stdout
         assert "does not beat @champion v1" in second.stdout
         # One server served both runs: the second run reused it.
-        assert first.stdout.split("MLflow UI: ")[1].split()[0] == second.stdout.split("MLflow UI: ")[1].split()[0]
+        assert (
+            first.stdout.split("MLflow UI: ")[1].split()[0]
+            == second.stdout.split("MLflow UI: ")[1].split()[0]
+        )
     finally:
         stopped = _kfp_mlflow("server", "stop", env=cli_env, cwd=tmp_path)
     assert "stopped" in stopped.stdout

@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 
 from kfp_mlflow.policy import Policy
-from kfp_mlflow.promotion import CHAMPION, TAG_REGISTRATION_KEY, promote, register_version, version_tags
+from kfp_mlflow.promotion import (
+    CHAMPION,
+    TAG_REGISTRATION_KEY,
+    promote,
+    register_version,
+    version_tags,
+)
 from kfp_mlflow.settings import get_settings
 from kfp_mlflow.tracking import KfpContext, open_parent_run
 from tests.integration.conftest import client, tracked_environment
@@ -26,13 +32,17 @@ def _logged_model(mlflow, experiment_name: str) -> tuple[str, str]:
     """A real LoggedModel to register (every racer registers the same artifact)."""
     experiment = mlflow.get_experiment_by_name(experiment_name)
     run = mlflow.create_run(experiment.experiment_id, run_name="train")
-    model = mlflow.create_logged_model(experiment.experiment_id, name="m", source_run_id=run.info.run_id)
+    model = mlflow.create_logged_model(
+        experiment.experiment_id, name="m", source_run_id=run.info.run_id
+    )
     mlflow.finalize_logged_model(model.model_id, "READY")
     mlflow.set_terminated(run.info.run_id)
     return run.info.run_id, model.model_id
 
 
-def _racer(barrier, environment: dict[str, str], index: int, rmse: float, evaluation: str, out: str) -> None:
+def _racer(
+    barrier, environment: dict[str, str], index: int, rmse: float, evaluation: str, out: str
+) -> None:
     import os
 
     os.environ.update(environment)
@@ -56,7 +66,9 @@ def _racer(barrier, environment: dict[str, str], index: int, rmse: float, evalua
 def test_concurrent_register_steps_converge_on_the_best(trial, mlflow_server, tmp_path):
     with tracked_environment(mlflow_server, tmp_path / "work") as environment:
         mlflow = client()
-        open_parent_run(environment["MLFLOW_EXPERIMENT_NAME"], KfpContext(run_id="setup"), get_settings())
+        open_parent_run(
+            environment["MLFLOW_EXPERIMENT_NAME"], KfpContext(run_id="setup"), get_settings()
+        )
         train_run, model_id = _logged_model(mlflow, environment["MLFLOW_EXPERIMENT_NAME"])
         scores = random.Random(trial).sample(range(40, 40 + RACERS * 5, 5), RACERS)
         evaluations = []
@@ -72,7 +84,10 @@ def test_concurrent_register_steps_converge_on_the_best(trial, mlflow_server, tm
         context = multiprocessing.get_context("spawn")
         barrier = context.Barrier(RACERS)
         racers = [
-            context.Process(target=_racer, args=(barrier, dict(environment), i, s, evaluations[i], str(tmp_path)))
+            context.Process(
+                target=_racer,
+                args=(barrier, dict(environment), i, s, evaluations[i], str(tmp_path)),
+            )
             for i, s in enumerate(scores)
         ]
         for racer in racers:
@@ -87,7 +102,9 @@ def test_concurrent_register_steps_converge_on_the_best(trial, mlflow_server, tm
         assert sorted(keys) == sorted(f"race-{i}:c{i}" for i in range(RACERS))  # once each
         champion = mlflow.get_model_version_by_alias(name, CHAMPION)
         assert float(champion.tags["kfp_mlflow.metric.rmse"]) == min(scores)
-        decisions = [json.loads(Path(tmp_path / f"decision-{i}").read_text()) for i in range(RACERS)]
+        decisions = [
+            json.loads(Path(tmp_path / f"decision-{i}").read_text()) for i in range(RACERS)
+        ]
         assert sum(d["promoted"] for d in decisions) == 1
         assert {d["champion_version"] for d in decisions} <= {v.version for v in versions}
 

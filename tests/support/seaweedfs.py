@@ -12,7 +12,7 @@ from pathlib import Path
 from kfp_mlflow.local_server import free_port
 
 ACCESS_KEY = "kfp-mlflow-test"
-SECRET_KEY = "kfp-mlflow-test-secret"  # noqa: S105  (a throwaway server's test credential)
+SECRET_KEY = "kfp-mlflow-test-secret"
 
 
 @dataclass
@@ -57,7 +57,7 @@ def start_seaweedfs(directory: Path, timeout: float = 60.0) -> SeaweedFS:
     log = directory / "weed.log"
     env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
     with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)  # noqa: S603
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     server = SeaweedFS(f"http://127.0.0.1:{ports['s3.port']}", process, log)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -66,7 +66,7 @@ def start_seaweedfs(directory: Path, timeout: float = 60.0) -> SeaweedFS:
         try:
             server.client().list_buckets()
             return server
-        except Exception:  # noqa: BLE001  (not up yet)
+        except Exception:
             time.sleep(0.5)
     server.stop()
     raise RuntimeError(f"weed mini did not serve S3 within {timeout}s; see {log}")

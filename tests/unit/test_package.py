@@ -18,22 +18,23 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_public_api_is_pinned():
     assert kfp_mlflow.__all__ == [
-        "__version__",
         "ConfigError",
         "DataError",
         "KfpMlflowError",
         "LocalMlflowServer",
-        "PipelineFailed",
+        "PipelineRunError",
         "Policy",
         "PromotionError",
         "Settings",
         "TrackingError",
+        "__version__",
         "build_training_pipeline",
         "compile_pipeline",
         "get_settings",
         "promote",
         "run_local",
     ]
+    assert set(kfp_mlflow.__all__) == {"__version__", *kfp_mlflow._EXPORTS}
     for name in kfp_mlflow.__all__:
         assert getattr(kfp_mlflow, name) is not None
 

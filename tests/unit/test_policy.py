@@ -18,7 +18,9 @@ def test_defaults_per_task():
 
 def test_improvement_follows_direction():
     assert Policy.for_task("regression").improvement(challenger=9.0, champion=10.0) == 1.0
-    assert Policy.for_task("classification").improvement(challenger=0.9, champion=0.8) == pytest.approx(0.1)
+    assert Policy.for_task("classification").improvement(
+        challenger=0.9, champion=0.8
+    ) == pytest.approx(0.1)
     assert Policy.for_task("regression").improvement(challenger=11.0, champion=10.0) == -1.0
 
 

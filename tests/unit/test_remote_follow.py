@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kfp_mlflow.exceptions import PipelineFailed
+from kfp_mlflow.exceptions import PipelineRunError
 from kfp_mlflow.remote import (
     Backoff,
     KfpAuthError,
@@ -34,7 +34,7 @@ def test_wait_until_success(fake_kfp, conn, run_id) -> None:
 
 def test_wait_until_failure_names_the_task(fake_kfp, conn, run_id) -> None:
     fake_kfp.run_script = FAILURE
-    with pytest.raises(PipelineFailed, match=r"failed task\(s\): train \(train: exit status 1\)"):
+    with pytest.raises(PipelineRunError, match=r"failed task\(s\): train \(train: exit status 1\)"):
         follow_run(run_id, conn, **FAST)
     status = follow_run(run_id, conn, raise_on_failure=False, **FAST)
     assert status.state == "FAILED"

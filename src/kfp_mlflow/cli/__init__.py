@@ -16,21 +16,9 @@ __all__ = ["app", "main"]
 def main() -> None:
     """Console-script entry point: one clear line per expected error, never a traceback."""
     try:
-        app(standalone_mode=False)
+        # Standalone mode: click reports its own usage errors (typer vendors click, so its
+        # exception classes are not the `click` package's) and exits with code 2.
+        app()
     except KfpMlflowError as error:
         Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)
-    except SystemExit:
-        raise
-    except BaseException as error:  # click's own usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(error, click.exceptions.Exit):
-            sys.exit(error.exit_code)
-        if isinstance(error, click.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        if isinstance(error, click.exceptions.Abort | KeyboardInterrupt):
-            Console(stderr=True).print("aborted")
-            sys.exit(130)
-        raise

@@ -21,11 +21,15 @@ app.add_typer(server_app, name="server")
 
 @app.command()
 def run(
-    data: Annotated[str | None, typer.Option(help="CSV/Parquet path, s3:// or sklearn:// URI.")] = None,
+    data: Annotated[
+        str | None, typer.Option(help="CSV/Parquet path, s3:// or sklearn:// URI.")
+    ] = None,
     target: Annotated[str | None, typer.Option(help="Target column.")] = None,
     task: Annotated[TaskType | None, typer.Option(help="Override the inferred task type.")] = None,
     model_name: Annotated[str | None, typer.Option(help="Registered model name.")] = None,
-    primary_metric: Annotated[str | None, typer.Option(help="Metric that picks the winner.")] = None,
+    primary_metric: Annotated[
+        str | None, typer.Option(help="Metric that picks the winner.")
+    ] = None,
     threshold: Annotated[
         list[str] | None, typer.Option(help="Quality gate, e.g. r2>=0.3 (repeatable).")
     ] = None,
@@ -73,7 +77,9 @@ def _print_summary(decision: dict[str, Any], seconds: float) -> None:
         table.add_column(name, justify="right")
     table.add_column("gate")
     for candidate in decision["candidates"]:
-        label = candidate["candidate"] + (" ★" if candidate["candidate"] == decision["winner"] else "")
+        label = candidate["candidate"] + (
+            " ★" if candidate["candidate"] == decision["winner"] else ""
+        )
         values = [f"{candidate['metrics'].get(n, float('nan')):.4g}" for n in names]
         table.add_row(label, *values, decision["rejected"].get(candidate["candidate"], "passed"))
     console.print(table)
@@ -91,9 +97,9 @@ def _print_summary(decision: dict[str, Any], seconds: float) -> None:
 
 @app.command("compile")
 def compile_(
-    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the IR YAML.")] = Path(
-        "pipeline.yaml"
-    ),
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Where to write the IR YAML.")
+    ] = Path("pipeline.yaml"),
     image: Annotated[str | None, typer.Option(help="Component image (pinned tag).")] = None,
 ) -> None:
     """Compile the training pipeline to KFP IR YAML (uploadable in the Kubeflow UI)."""

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from kfp_mlflow.exceptions import KfpApiError, PipelineFailed
+from kfp_mlflow.exceptions import KfpApiError, PipelineRunError
 from kfp_mlflow.remote.connection import KfpConnection, KfpSession
 from kfp_mlflow.remote.errors import KfpUnreachableError, is_transient, kfp_api_errors
 from kfp_mlflow.remote.links import kfp_run_url
@@ -125,7 +125,7 @@ def follow_run(
 ) -> RunStatus:
     """Poll run ``run_id`` until it ends; ``on_update`` sees every observation.
 
-    Raises :class:`~kfp_mlflow.exceptions.PipelineFailed` naming the failed tasks when the run
+    Raises :class:`~kfp_mlflow.exceptions.PipelineRunError` naming the failed tasks when the run
     fails (unless ``raise_on_failure`` is False), and :class:`KfpUnreachableError` after
     ``give_up_after`` seconds with no answer. 401/403/404 are not retried: waiting won't fix them.
     """
@@ -165,14 +165,14 @@ def follow_run(
         time.sleep(poll_interval)
 
 
-def run_failed(status: RunStatus) -> PipelineFailed:
+def run_failed(status: RunStatus) -> PipelineRunError:
     failed = status.failed_tasks
     names = ", ".join(t.name for t in failed) or "no task reported"
     first_error = next((t.error for t in failed if t.error), None) or status.error
     message = f"KFP run {status.run_name} {status.state.lower()}: failed task(s): {names}"
     if first_error:
         message += f" ({first_error.splitlines()[0][:200]})"
-    return PipelineFailed(message, hint=f"see {status.url}")
+    return PipelineRunError(message, hint=f"see {status.url}")
 
 
 __all__ = [

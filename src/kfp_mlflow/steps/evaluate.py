@@ -119,5 +119,7 @@ def _report(evaluation: dict[str, Any], settings: Settings, experiment_id: str) 
     for label, key in (("training run", "train_run_id"), ("evaluation run", "evaluate_run_id")):
         link = run_link(settings, experiment_id, str(evaluation[key]))
         lines.append("")
-        lines.append(f"MLflow {label}: " + (f"[{evaluation[key]}]({link})" if link else str(evaluation[key])))
+        lines.append(
+            f"MLflow {label}: " + (f"[{evaluation[key]}]({link})" if link else str(evaluation[key]))
+        )
     return "\n".join(lines) + "\n"

@@ -37,7 +37,9 @@ def run_preprocess(
     """Write the train and test splits as Parquet; return their description."""
     settings = settings or get_settings()
     parent_run_id = open_parent_run(experiment_name, kfp, settings)
-    with task_run(step="preprocess", parent_run_id=parent_run_id, kfp=kfp, settings=settings) as run:
+    with task_run(
+        step="preprocess", parent_run_id=parent_run_id, kfp=kfp, settings=settings
+    ) as run:
         pipeline_params = {
             "data": data,
             "target": target,
@@ -68,7 +70,9 @@ def run_preprocess(
             run.client.log_batch(
                 parent_run_id,
                 params=_params({**pipeline_params, "task": resolved}),
-                tags=_tags({"kfp_mlflow.dataset_digest": parts.digest, "kfp_mlflow.task_type": resolved}),
+                tags=_tags(
+                    {"kfp_mlflow.dataset_digest": parts.digest, "kfp_mlflow.task_type": resolved}
+                ),
             )
 
     def describe(role: str, rows: int) -> dict[str, Any]:
@@ -115,7 +119,9 @@ def _log_dataset(run: TaskRun, frame: Any, uri: str, target: str, digest: str) -
     source: Any = uri.replace("minio://", "s3://", 1)
     if not (source.startswith("s3://") or "://" not in source):
         source = CodeDatasetSource(tags={"uri": uri})
-    dataset = mlflow.data.from_pandas(frame, source=source, targets=target, name=uri.rsplit("/", 1)[-1])
+    dataset = mlflow.data.from_pandas(
+        frame, source=source, targets=target, name=uri.rsplit("/", 1)[-1]
+    )
     with mlflow_errors("log the dataset input"):
         run.client.log_inputs(
             run.run_id,

@@ -40,7 +40,9 @@ class RegisterResult:
     metadata: dict[str, Any]
 
 
-def rank(evaluations: list[dict[str, Any]], policy: Policy) -> tuple[list[dict[str, Any]], dict[str, str]]:
+def rank(
+    evaluations: list[dict[str, Any]], policy: Policy
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Candidates that pass the gate, best first; and why the others were rejected."""
     passing, rejected = [], {}
     for evaluation in evaluations:
@@ -114,7 +116,9 @@ def run_register(
         if not passing:
             decision.reason = "no candidate passed the quality gate; nothing registered"
         else:
-            _register_and_promote(run.client, passing[0], policy, decision, kfp, parent_run_id, settings)
+            _register_and_promote(
+                run.client, passing[0], policy, decision, kfp, parent_run_id, settings
+            )
         run.set_tags(_decision_tags(decision))
         with mlflow_errors("record the decision"):
             run.client.set_tag(parent_run_id, "kfp_mlflow.decision", decision.reason[:4000])
@@ -190,14 +194,17 @@ def _register_and_promote(
     decision.reason = outcome.reason
     with mlflow_errors("tag the registered version"):
         client.set_model_version_tag(
-            decision.model_name, version.version, "kfp_mlflow.promoted", str(outcome.promoted).lower()
+            decision.model_name,
+            version.version,
+            "kfp_mlflow.promoted",
+            str(outcome.promoted).lower(),
         )
 
 
 def _delete_quietly(client: Any, name: str, version: str) -> None:
     try:
         client.delete_model_version(name, version)
-    except Exception:  # noqa: BLE001, S110  (the promotion error is the one to report)
+    except Exception:
         pass
 
 
@@ -214,7 +221,12 @@ def _decision_tags(decision: Decision) -> dict[str, str]:
 def summary_markdown(decision: Decision) -> str:
     """The decision as Markdown (KFP UI visualisation and MLflow artifact)."""
     arrow = "lower is better" if decision.direction == "min" else "higher is better"
-    lines = [f"# Model `{decision.model_name}`", "", f"Primary metric: **{decision.metric}** ({arrow})", ""]
+    lines = [
+        f"# Model `{decision.model_name}`",
+        "",
+        f"Primary metric: **{decision.metric}** ({arrow})",
+        "",
+    ]
     metric_names = sorted({k for c in decision.candidates for k in c["metrics"]})
     lines.append("| candidate | " + " | ".join(metric_names) + " | gate |")
     lines.append("|---" * (len(metric_names) + 2) + "|")

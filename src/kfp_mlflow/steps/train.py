@@ -6,7 +6,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from kfp_mlflow.modeling import Candidate, as_model_input, build_pipeline, fit
+from kfp_mlflow.modeling import (
+    SKOPS_TRUSTED_TYPES,
+    Candidate,
+    as_model_input,
+    build_pipeline,
+    fit,
+)
 from kfp_mlflow.provenance import pip_requirements
 from kfp_mlflow.settings import Settings, get_settings
 from kfp_mlflow.tracking import KfpContext, mlflow_errors, task_run
@@ -82,15 +88,12 @@ def _save(model: Any, features: Any, model_dir: str) -> None:
     import mlflow.sklearn
     from mlflow.models import infer_signature
 
-    import skops.io
-
     sample = features.head(_SIGNATURE_ROWS)
     mlflow.sklearn.save_model(
         model,
         model_dir,
-        # skops (MLflow's default) refuses types it does not know on load; these are the types
-        # of the pipeline this step just built, so they are declared trusted with the model.
-        skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(model)),
+        # skops (MLflow's default format) loads only safe types plus this reviewed list.
+        skops_trusted_types=list(SKOPS_TRUSTED_TYPES),
         signature=infer_signature(sample, model.predict(sample)),
         input_example=features.head(_EXAMPLE_ROWS),
         pip_requirements=pip_requirements(),

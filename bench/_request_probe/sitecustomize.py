@@ -1,0 +1,56 @@
+"""Loaded by every pipeline task process during the benchmark (via PYTHONPATH), never otherwise.
+
+Counts the HTTP requests a task makes to MLflow and how long they take, and the process's
+lifetime, and appends one JSON line per process to $KFP_MLFLOW_BENCH_PROBE.
+"""
+
+import atexit
+import json
+import os
+import sys
+import time
+
+_started = time.perf_counter()
+_stats = {"requests": 0, "request_seconds": 0.0}
+_target = os.environ.get("KFP_MLFLOW_BENCH_PROBE")
+
+
+def _install() -> None:
+    import requests
+
+    original = requests.Session.request
+
+    def counted(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        began = time.perf_counter()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            _stats["requests"] += 1
+            _stats["request_seconds"] += time.perf_counter() - began
+
+    requests.Session.request = counted  # type: ignore[method-assign]
+
+
+def _task_name() -> str:
+    # The kfp executor gets its executor input as JSON on the command line; the output file
+    # path ends in <task>/executor_output.json.
+    for argument in sys.argv:
+        if "executor_output.json" in argument:
+            marker = argument.split("executor_output.json")[0].rstrip('/\\"')
+            return marker.rsplit("/", 1)[-1]
+    return ""
+
+
+def _report() -> None:
+    name = _task_name()
+    if not name or not _target:
+        return
+    with open(_target, "a") as out:
+        out.write(
+            json.dumps({"task": name, "seconds": time.perf_counter() - _started, **_stats}) + "\n"
+        )
+
+
+if _target:
+    _install()
+    atexit.register(_report)
