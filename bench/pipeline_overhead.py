@@ -26,6 +26,13 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 
+
+def say(text: str = "") -> None:
+    # Not print(): kfp.local patches builtins.print to indent task logs and, when two tasks
+    # overlap, can leave it patched after the run.
+    sys.stdout.write(text + "\n")
+
+
 # What each step's process imports before it can work (the component body's imports).
 STEP_IMPORTS = {
     "preprocess": "import kfp, kfp_mlflow.steps.preprocess, mlflow, mlflow.data, sklearn.model_selection, pandas",
@@ -196,19 +203,17 @@ def main() -> None:
         imports = {step: import_seconds(statement) for step, statement in STEP_IMPORTS.items()}
 
     plain, pipeline = statistics.median(plain_times), statistics.median(pipeline_times)
-    print(
+    say(
         f"plain script (one process)      {plain:7.2f} s   runs: {', '.join(f'{t:.2f}' for t in plain_times)}"
     )
-    print(
+    say(
         f"local pipeline (kfp.local)      {pipeline:7.2f} s   runs: {', '.join(f'{t:.2f}' for t in pipeline_times)}"
     )
-    print(f"ratio pipeline / plain          {pipeline / plain:7.2f} x")
-    print()
+    say(f"ratio pipeline / plain          {pipeline / plain:7.2f} x")
+    say()
     header = f"{'task':<11}{'n':>3}{'plain s':>9}{'task s':>9}{'imports s':>11}{'HTTP req':>10}{'HTTP s':>8}{'rest s':>8}"
-    print(
-        "per task (pipeline: mean of each task's process; plain: mean of the same step in-process)"
-    )
-    print(header)
+    say("per task (pipeline: mean of each task's process; plain: mean of the same step in-process)")
+    say(header)
     total_overhead = 0.0
     for step in STEP_IMPORTS:
         runs = pipeline_steps.get(step, [])
@@ -222,20 +227,20 @@ def main() -> None:
         )
         rest = seconds - imports[step] - request_seconds
         total_overhead += (seconds - plain_seconds) * len(runs)
-        print(
+        say(
             f"{step:<11}{len(runs):>3}{plain_seconds:>9.2f}{seconds:>9.2f}{imports[step]:>11.2f}"
             f"{requests:>10.0f}{request_seconds:>8.2f}{rest:>8.2f}"
         )
     plain_requests = {
         s: statistics.mean(r["requests"] for r in runs) for s, runs in plain_steps.items()
     }
-    print()
-    print(
+    say()
+    say(
         "plain-script HTTP requests per step: "
         + ", ".join(f"{s} {n:.0f}" for s, n in plain_requests.items())
     )
-    print(f"task processes' extra time over the plain steps, summed: {total_overhead:.2f} s")
-    print(
+    say(f"task processes' extra time over the plain steps, summed: {total_overhead:.2f} s")
+    say(
         "the rest of the gap is kfp.local orchestration and tasks waiting on each other; "
         "ParallelFor iterations run concurrently on the machine's cores"
     )

@@ -1,6 +1,6 @@
 """`evaluate`: score one candidate on the held-out split; metrics, plots and KFP visualisations."""
 
-from kfp.dsl import ClassificationMetrics, Dataset, Input, Markdown, Metrics, Model, Output
+from kfp.dsl import HTML, ClassificationMetrics, Dataset, Input, Markdown, Metrics, Model, Output
 
 
 def evaluate(
@@ -13,6 +13,8 @@ def evaluate(
     metrics: Output[Metrics],
     classification_metrics: Output[ClassificationMetrics],
     report: Output[Markdown],
+    feature_importance: Output[Dataset],
+    plot: Output[HTML],
 ) -> None:
     from kfp_mlflow.steps.evaluate import run_evaluate
     from kfp_mlflow.tracking import KfpContext
@@ -28,6 +30,8 @@ def evaluate(
         kfp=KfpContext(run_id=kfp_run_id, run_name=kfp_run_name, task_name=kfp_task_name),
         evaluation_path=metrics.path,
         report_path=report.path,
+        importance_path=feature_importance.path,
+        plot_path=plot.path,
     )
     for name, value in result.metrics.items():
         metrics.log_metric(name, value)

@@ -8,6 +8,10 @@ def finalize(
     kfp_run_id: str,
     status: dsl.PipelineTaskFinalStatus,
 ) -> None:
+    # On success `register`, the last step, has already ended the parent run: skip the
+    # MLflow import (~2 s per process) on the happy path.
+    if status.state == "SUCCEEDED":
+        return
     from kfp_mlflow.tracking import close_parent_run
 
     close_parent_run(

@@ -135,6 +135,10 @@ def run_local(
     # Tasks are subprocesses: the environment is how their settings reach them.
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
     os.environ[f"{ENV_PREFIX}RUNNER"] = "local"
+    # kfp.local runs two tasks at once: one BLAS/OpenMP thread each keeps them off each other's
+    # cores (a user's own setting wins).
+    for threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(threads, "1")
     commit = settings.git_commit or git_commit(Path.cwd())
     if commit:
         os.environ[f"{ENV_PREFIX}GIT_COMMIT"] = commit

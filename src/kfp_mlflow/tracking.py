@@ -245,6 +245,17 @@ def _fail(task: TaskRun, owned: bool, message: str) -> None:
         pass
 
 
+def end_parent_run(parent_run_id: str, status: str, settings: Settings | None = None) -> None:
+    """End the parent run (unless KFP's integration owns it)."""
+    settings = settings or get_settings()
+    if settings.injected_run_id:
+        return
+    client = tracking_client(settings)
+    with mlflow_errors("end the pipeline's parent run"):
+        client.set_tag(parent_run_id, "kfp_mlflow.final_state", "SUCCEEDED")
+        client.set_terminated(parent_run_id, status)
+
+
 def close_parent_run(
     experiment_name: str,
     kfp_run_id: str,

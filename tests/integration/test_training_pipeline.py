@@ -14,7 +14,7 @@ from kfp_mlflow.steps.register import run_register
 from kfp_mlflow.tracking import KfpContext
 from tests.integration.conftest import client, tracked_environment
 
-CANDIDATES = {"linear", "random-forest", "gradient-boosting"}
+CANDIDATES = {"linear", "random-forest", "gradient-boosting-shallow", "gradient-boosting"}
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def _runs(mlflow, names):
 
 
 def test_run_succeeds_and_decides(pipeline_run):
-    result, names, _ = pipeline_run
+    result, _, _ = pipeline_run
     assert result.succeeded, result.log_path.read_text()[-3000:]
     decision = result.decision
     assert {c["candidate"] for c in decision["candidates"]} == CANDIDATES
@@ -51,10 +51,11 @@ def test_one_parent_and_one_child_per_task(pipeline_run):
     parents, children = _runs(mlflow, names)
     assert len(parents) == 1
     parent = parents[0]
-    assert parent.info.status == "FINISHED"  # closed by the exit handler
+    assert parent.info.status == "FINISHED"  # ended by register, the last step
+    assert parent.data.tags["kfp_mlflow.final_state"] == "SUCCEEDED"
     kfp_run_id = parent.data.tags["kfp.pipeline_run_id"]
     steps = sorted(c.data.tags["kfp_mlflow.step"] for c in children)
-    assert steps == ["evaluate"] * 3 + ["preprocess", "register"] + ["train"] * 3
+    assert steps == ["evaluate"] * 4 + ["preprocess", "register"] + ["train"] * 4
     for child in children:
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
         assert child.data.tags["kfp.pipeline_run_id"] == kfp_run_id
@@ -169,6 +170,22 @@ def test_kfp_ui_outputs_are_written(pipeline_run):
     assert evaluation["candidate"] in CANDIDATES
     report = next(result.run_dir.glob("*/*/evaluate/report")).read_text()
     assert "MLflow training run: [" in report and "/#/experiments/" in report
+    importance = pd.read_csv(next(result.run_dir.glob("*/*/evaluate/feature_importance")))
+    assert set(importance["feature"]) == {
+        "age",
+        "sex",
+        "bmi",
+        "bp",
+        "s1",
+        "s2",
+        "s3",
+        "s4",
+        "s5",
+        "s6",
+    }
+    page = next(result.run_dir.glob("*/*/evaluate/plot")).read_text()
+    assert page.startswith("<!doctype html>")
+    assert "data:image/png;base64,iVBORw0KGgo" in page  # a real PNG signature, embedded
     summary = next(result.run_dir.glob("*/register/summary")).read_text()
     assert "**(winner)**" in summary and "@champion" in summary
 

@@ -100,7 +100,7 @@ def test_rejected_hyperparameter_names_the_candidate():
     model = build_pipeline(candidate, "regression", 0, as_model_input(features))
     with pytest.raises(ConfigError, match="'deep'"):
         fit(model, candidate, as_model_input(features), labels)
-    with pytest.raises(ConfigError, match="'bogus'.*does not accept"):
+    with pytest.raises(ConfigError, match=r"'bogus'.*does not accept"):
         build_pipeline(
             Candidate(name="bogus", family="linear", params={"nope": 1}), "regression", 0, features
         )

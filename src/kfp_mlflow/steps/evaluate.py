@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import html
 import json
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,9 +37,12 @@ def run_evaluate(
     kfp: KfpContext,
     evaluation_path: str,
     report_path: str,
+    importance_path: str | None = None,
+    plot_path: str | None = None,
     settings: Settings | None = None,
 ) -> EvaluateResult:
-    """Write the evaluation (JSON, read by register) and a Markdown report for the KFP UI."""
+    """Write the evaluation (JSON, read by register), a Markdown report, the feature importance
+    (CSV) and the plot (HTML embedding the PNG, which the KFP UI renders)."""
     import mlflow.sklearn
     import pandas as pd
 
@@ -63,7 +69,9 @@ def run_evaluate(
         labels = frame[target]
         scores = score(model, features, labels, task)
         run.log_metrics(scores.metrics)
-        _log_figures(run, model, features, labels, task, scores, candidate)
+        _log_figures(
+            run, model, features, labels, task, scores, candidate, importance_path, plot_path
+        )
         evaluation = {
             "candidate": candidate,
             "family": model_metadata.get("family"),
@@ -90,18 +98,42 @@ def run_evaluate(
 
 
 def _log_figures(
-    run: TaskRun, model: Any, features: Any, labels: Any, task: str, scores: Any, name: str
+    run: TaskRun,
+    model: Any,
+    features: Any,
+    labels: Any,
+    task: str,
+    scores: Any,
+    name: str,
+    importance_path: str | None,
+    plot_path: str | None,
 ) -> None:
-    """Feature importance (CSV) and a plot (PNG), uploaded in one directory."""
+    """Feature importance (CSV) and a plot (PNG): to MLflow in one upload, and to the outputs."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        feature_importance(model, features, labels, task).to_csv(
-            folder / "feature_importance.csv", index=False
-        )
+        csv = folder / "feature_importance.csv"
+        feature_importance(model, features, labels, task).to_csv(csv, index=False)
         kind = "predicted_vs_actual" if task == "regression" else "confusion_matrix"
-        plot(scores, labels, task, f"{name}: {kind.replace('_', ' ')}", folder / f"{kind}.png")
+        title = f"{name}: {kind.replace('_', ' ')}"
+        png = plot(scores, labels, task, title, folder / f"{kind}.png")
         with mlflow_errors("upload evaluation artifacts"):
             run.client.log_artifacts(run.run_id, str(folder), "evaluation")
+        if importance_path:
+            Path(importance_path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(csv, importance_path)
+        if plot_path:
+            Path(plot_path).parent.mkdir(parents=True, exist_ok=True)
+            Path(plot_path).write_text(_embedded_png(png, title))
+
+
+def _embedded_png(png: Path, title: str) -> str:
+    """A self-contained HTML page: KFP's UI renders HTML artifacts, not bare images."""
+    encoded = base64.b64encode(png.read_bytes()).decode()
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"</head><body><img alt='{html.escape(title)}' src='data:image/png;base64,{encoded}'>"
+        "</body></html>\n"
+    )
 
 
 def run_link(settings: Settings, experiment_id: str, run_id: str) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -12,7 +13,13 @@ from kfp_mlflow.policy import Policy
 from kfp_mlflow.promotion import CHAMPION, Promotion, promote, register_version, version_tags
 from kfp_mlflow.provenance import provenance_tags
 from kfp_mlflow.settings import Settings, get_settings
-from kfp_mlflow.tracking import TAG_KFP_RUN_ID, KfpContext, mlflow_errors, task_run
+from kfp_mlflow.tracking import (
+    TAG_KFP_RUN_ID,
+    KfpContext,
+    end_parent_run,
+    mlflow_errors,
+    task_run,
+)
 
 
 @dataclass
@@ -125,6 +132,8 @@ def run_register(
             for key, value in _decision_tags(decision).items():
                 run.client.set_tag(parent_run_id, key, value)
             run.client.log_dict(run.run_id, asdict(decision), "decision.json")
+    # The last step: end the parent here so the exit handler has nothing to do on success.
+    end_parent_run(parent_run_id, "FINISHED", settings)
     Path(decision_path).parent.mkdir(parents=True, exist_ok=True)
     Path(decision_path).write_text(json.dumps(asdict(decision), indent=2, sort_keys=True))
     Path(summary_path).parent.mkdir(parents=True, exist_ok=True)
@@ -202,10 +211,8 @@ def _register_and_promote(
 
 
 def _delete_quietly(client: Any, name: str, version: str) -> None:
-    try:
+    with contextlib.suppress(Exception):  # the promotion error is the one to report
         client.delete_model_version(name, version)
-    except Exception:
-        pass
 
 
 def _decision_tags(decision: Decision) -> dict[str, str]:
