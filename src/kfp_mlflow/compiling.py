@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import ast
+import re
 from pathlib import Path
+from typing import Any
 
 from kfp_mlflow.settings import Settings, get_settings
 
 # The committed golden file; `make golden` (or `kfp-mlflow compile`) rewrites it.
 GOLDEN_PIPELINE = Path(__file__).resolve().parents[2] / "pipelines" / "compiled" / "training.yaml"
+
+# kfp writes a comment header listing inputs with their defaults, e.g.
+# "#    candidates: list [Default: [{...}]]", where dict keys come out in protobuf map order,
+# which changes with the process's hash seed. The spec itself is sorted.
+_DEFAULT_COMMENT = re.compile(r"^(#\s+\w+: \w+ \[Default: )(.*)(\])$")
 
 
 def compile_pipeline(output: Path, settings: Settings | None = None) -> Path:
@@ -18,4 +26,29 @@ def compile_pipeline(output: Path, settings: Settings | None = None) -> Path:
 
     output.parent.mkdir(parents=True, exist_ok=True)
     compiler.Compiler().compile(build_training_pipeline(settings or get_settings()), str(output))
+    output.write_text(stable_header(output.read_text()))
     return output
+
+
+def stable_header(text: str) -> str:
+    """The compiled text with the header's default values printed with sorted keys."""
+    return "".join(_stable_line(line) for line in text.splitlines(keepends=True))
+
+
+def _stable_line(line: str) -> str:
+    match = _DEFAULT_COMMENT.match(line.rstrip("\n"))
+    if not match:
+        return line
+    try:
+        value = ast.literal_eval(match.group(2))
+    except (ValueError, SyntaxError):
+        return line
+    return f"{match.group(1)}{_sorted(value)!r}{match.group(3)}\n"
+
+
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _sorted(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(item) for item in value]
+    return value

@@ -47,6 +47,14 @@ def kfp_run_url(ui_url: str, run_id: str) -> str:
     return f"{ui_url.rstrip('/')}/#/runs/details/{run_id}"
 
 
+def run_link(settings: Settings, experiment_id: str, run_id: str) -> str | None:
+    """The MLflow UI page of a run, when the UI address is known."""
+    base = settings.mlflow_ui_url or settings.tracking_uri
+    if not base or not base.startswith(("http://", "https://")) or not experiment_id:
+        return None
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
 @dataclass(frozen=True)
 class KfpContext:
     """Which KFP run and task the code runs in (KFP placeholders resolve these)."""

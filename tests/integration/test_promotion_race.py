@@ -105,7 +105,11 @@ def test_concurrent_register_steps_converge_on_the_best(trial, mlflow_server, tm
         decisions = [
             json.loads(Path(tmp_path / f"decision-{i}").read_text()) for i in range(RACERS)
         ]
-        assert sum(d["promoted"] for d in decisions) == 1
+        # The best racer reports its promotion; another may truthfully report one that a better
+        # racer superseded a moment later, but nobody reports a champion that never existed.
+        best = decisions[scores.index(min(scores))]
+        assert best["promoted"] is True
+        assert best["registered_version"] == champion.version
         assert {d["champion_version"] for d in decisions} <= {v.version for v in versions}
 
 

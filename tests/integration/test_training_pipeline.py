@@ -188,6 +188,7 @@ def test_kfp_ui_outputs_are_written(pipeline_run):
     assert "data:image/png;base64,iVBORw0KGgo" in page  # a real PNG signature, embedded
     summary = next(result.run_dir.glob("*/register/summary")).read_text()
     assert "**(winner)**" in summary and "@champion" in summary
+    assert "MLflow pipeline run: [http://127.0.0.1:" in summary
 
 
 def _classification_csv(path: Path, rows: int = 240) -> Path:

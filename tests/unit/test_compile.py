@@ -84,3 +84,24 @@ def test_golden_file_is_current(compiled):
         GOLDEN_PIPELINE.write_text(compiled)
     assert GOLDEN_PIPELINE.is_file(), "run `make golden` to write the compiled pipeline"
     assert GOLDEN_PIPELINE.read_text() == compiled, "stale golden file: run `make golden`"
+
+
+def test_compiled_text_is_the_same_in_every_process(tmp_path):
+    """Struct defaults in kfp's header comment follow the hash seed; ours are sorted."""
+    import subprocess
+    import sys
+
+    outputs = []
+    for seed in ("1", "2"):
+        target = tmp_path / f"{seed}.yaml"
+        code = (
+            "from pathlib import Path; from kfp_mlflow.compiling import compile_pipeline;"
+            "from kfp_mlflow.settings import Settings;"
+            f"compile_pipeline(Path({str(target)!r}), Settings())"
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "KFP_MLFLOW_"))}
+        subprocess.run(
+            [sys.executable, "-c", code], check=True, env={**env, "PYTHONHASHSEED": seed}
+        )
+        outputs.append(target.read_text())
+    assert outputs[0] == outputs[1]

@@ -14,7 +14,7 @@ from typing import Any
 from kfp_mlflow.evaluation import feature_importance, plot, score
 from kfp_mlflow.modeling import as_model_input
 from kfp_mlflow.settings import Settings, get_settings
-from kfp_mlflow.tracking import KfpContext, TaskRun, mlflow_errors, task_run
+from kfp_mlflow.tracking import KfpContext, TaskRun, mlflow_errors, run_link, task_run
 
 
 @dataclass(frozen=True)
@@ -134,14 +134,6 @@ def _embedded_png(png: Path, title: str) -> str:
         f"</head><body><img alt='{html.escape(title)}' src='data:image/png;base64,{encoded}'>"
         "</body></html>\n"
     )
-
-
-def run_link(settings: Settings, experiment_id: str, run_id: str) -> str | None:
-    """The MLflow UI page of a run, when the UI address is known."""
-    base = settings.mlflow_ui_url or settings.tracking_uri
-    if not base or not base.startswith(("http://", "https://")) or not experiment_id:
-        return None
-    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
 def _report(evaluation: dict[str, Any], settings: Settings, experiment_id: str) -> str:

@@ -18,6 +18,7 @@ from kfp_mlflow.tracking import (
     KfpContext,
     end_parent_run,
     mlflow_errors,
+    run_link,
     task_run,
 )
 
@@ -38,6 +39,7 @@ class Decision:
     previous_champion: str | None = None
     reason: str = ""
     rejected: dict[str, str] = field(default_factory=dict)
+    mlflow_run_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,7 @@ def run_register(
                 for e in evaluations
             ],
             rejected=rejected,
+            mlflow_run_url=run_link(settings, run.experiment_id, parent_run_id),
         )
         if not passing:
             decision.reason = "no candidate passed the quality gate; nothing registered"
@@ -243,6 +246,9 @@ def summary_markdown(decision: Decision) -> str:
         mark = " **(winner)**" if c["candidate"] == decision.winner else ""
         lines.append(f"| {c['candidate']}{mark} | {values} | {gate} |")
     lines += ["", f"Decision: {decision.reason}", ""]
+    if decision.mlflow_run_url:
+        url = decision.mlflow_run_url
+        lines += [f"MLflow pipeline run: [{url}]({url})", ""]
     if decision.registered_version:
         status = "is now" if decision.promoted else "is not"
         lines.append(
