@@ -6,6 +6,7 @@ model takes the raw columns, so serving needs no separate preprocessing code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,8 +38,15 @@ SKOPS_TRUSTED_TYPES = (
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 )
 
+
 # Logistic regression has no `alpha`; the search space speaks of one regularisation knob.
-_CLASSIFIER_PARAM_ALIASES = {"linear": {"alpha": ("C", lambda alpha: 1.0 / float(alpha))}}
+def _inverse(alpha: Any) -> float:
+    return 1.0 / float(alpha)
+
+
+_CLASSIFIER_PARAM_ALIASES: dict[str, dict[str, tuple[str, Callable[[Any], Any]]]] = {
+    "linear": {"alpha": ("C", _inverse)}
+}
 
 
 @dataclass(frozen=True)

@@ -111,17 +111,15 @@ def _tags(values: dict[str, str]) -> list[Any]:
 
 def _log_dataset(run: TaskRun, frame: Any, uri: str, target: str, digest: str) -> None:
     """Record the dataset as an MLflow dataset input, with its source and our content digest."""
-    import mlflow.data
     from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.pandas_dataset import from_pandas
     from mlflow.entities import DatasetInput, InputTag
 
     # MLflow resolves local paths and s3:// itself; other schemes are described by their URI.
     source: Any = uri.replace("minio://", "s3://", 1)
     if not (source.startswith("s3://") or "://" not in source):
         source = CodeDatasetSource(tags={"uri": uri})
-    dataset = mlflow.data.from_pandas(
-        frame, source=source, targets=target, name=uri.rsplit("/", 1)[-1]
-    )
+    dataset = from_pandas(frame, source=source, targets=target, name=uri.rsplit("/", 1)[-1])
     with mlflow_errors("log the dataset input"):
         run.client.log_inputs(
             run.run_id,
