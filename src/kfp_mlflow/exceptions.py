@@ -48,3 +48,9 @@ class KfpApiError(KfpMlflowError):
     """The Kubeflow Pipelines API is unreachable, refused the credentials or rejected a request."""
 
     exit_code = 7
+
+
+class InterruptedRunError(PipelineRunError):
+    """A local run was stopped (Ctrl-C); its open MLflow runs were marked KILLED."""
+
+    exit_code = 130

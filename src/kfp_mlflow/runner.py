@@ -22,9 +22,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from kfp_mlflow.exceptions import PipelineRunError, TrackingError
+from kfp_mlflow.exceptions import InterruptedRunError, PipelineRunError, TrackingError
 from kfp_mlflow.local_server import ensure_server, is_healthy
 from kfp_mlflow.settings import ENV_PREFIX, Settings, get_settings
+from kfp_mlflow.tracking import kill_open_runs
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _STARTED = re.compile(r"Executing task '([^']+)'")
@@ -164,8 +165,17 @@ def run_local(
         # kfp warns that the project image is not a Python image; locally that is the point.
         warnings.filterwarnings("ignore", message=".*non-Python base image.*")
         stream = _ProgressStream(log, report)  # type: ignore[arg-type]
-        with contextlib.redirect_stdout(stream):  # type: ignore[type-var]
-            pipeline(**arguments)
+        started_ms = int(time.time() * 1000)
+        try:
+            with contextlib.redirect_stdout(stream):  # type: ignore[type-var]
+                pipeline(**arguments)
+        except KeyboardInterrupt:
+            experiment = arguments.get("experiment_name") or settings.experiment_name
+            ended = kill_open_runs(experiment, started_ms, get_settings())
+            raise InterruptedRunError(
+                f"interrupted; {ended} MLflow run(s) still open were marked KILLED",
+                hint=f"partial log: {log_path}",
+            ) from None
     decision_files = sorted(run_dir.glob("*/register/decision"))
     decision = json.loads(decision_files[-1].read_text()) if decision_files else None
     failed = [e for e in stream.events if e.status == "FAILURE"]

@@ -233,7 +233,8 @@ def task_run(
     except BaseException as error:
         message = f"{type(error).__name__}: {error}"[:_MAX_TAG_CHARS]
         task.set_tags({TAG_ERROR: message})
-        _fail(task, owned, message)
+        interrupted = isinstance(error, KeyboardInterrupt | SystemExit)
+        _fail(task, owned, message, "KILLED" if interrupted else "FAILED")
         raise
     task.flush()
     if owned:
@@ -241,14 +242,14 @@ def task_run(
             client.set_terminated(run_id, "FINISHED")
 
 
-def _fail(task: TaskRun, owned: bool, message: str) -> None:
+def _fail(task: TaskRun, owned: bool, message: str, status: str) -> None:
     """Best effort: record the failure without hiding the error that caused it."""
     try:
         task.flush()
         if owned:
-            task.client.set_terminated(task.run_id, "FAILED")
+            task.client.set_terminated(task.run_id, status)
             task.client.set_tag(task.parent_run_id, TAG_ERROR, message)
-            task.client.set_terminated(task.parent_run_id, "FAILED")
+            task.client.set_terminated(task.parent_run_id, status)
     except Exception:
         pass
 
@@ -262,6 +263,27 @@ def end_parent_run(parent_run_id: str, status: str, settings: Settings | None = 
     with mlflow_errors("end the pipeline's parent run"):
         client.set_tag(parent_run_id, "kfp_mlflow.final_state", "SUCCEEDED")
         client.set_terminated(parent_run_id, status)
+
+
+def kill_open_runs(experiment_name: str, since_ms: int, settings: Settings | None = None) -> int:
+    """End as KILLED this machine's local runs still RUNNING since ``since_ms`` (an interrupted
+    local pipeline has no exit handler to do it). Returns how many were ended."""
+    settings = settings or get_settings()
+    client = tracking_client(settings)
+    with mlflow_errors("end the interrupted runs"):
+        experiment = client.get_experiment_by_name(experiment_name)
+        if experiment is None:
+            return 0
+        open_runs = client.search_runs(
+            [experiment.experiment_id],
+            filter_string=(
+                f"attributes.status = 'RUNNING' and attributes.start_time >= {since_ms} "
+                "and tags.`kfp_mlflow.runner` = 'local'"
+            ),
+        )
+        for run in open_runs:
+            client.set_terminated(run.info.run_id, "KILLED")
+    return len(open_runs)
 
 
 def close_parent_run(

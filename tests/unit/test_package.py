@@ -92,3 +92,11 @@ def test_components_never_import_pipelines():
             if isinstance(node, ast.ImportFrom):
                 names = [node.module or ""]
             assert not any("pipelines" in name for name in names), f"{path.name}: {names}"
+
+
+def test_readme_lists_every_setting():
+    readme = (ROOT / "README.md").read_text()
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        variables = alias.choices if alias is not None else [f"KFP_MLFLOW_{name.upper()}"]  # type: ignore[union-attr]
+        assert any(f"`{variable}`" in readme for variable in variables), name

@@ -1,0 +1,48 @@
+"""Ctrl-C during a local run leaves no MLflow run RUNNING and no model version."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from mlflow import MlflowClient
+
+
+def test_interrupted_run_ends_its_runs_as_killed(mlflow_server, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "KFP_MLFLOW_"))}
+    env |= {
+        "MLFLOW_TRACKING_URI": mlflow_server,
+        "MLFLOW_EXPERIMENT_NAME": "interrupted",
+        "KFP_MLFLOW_MODEL_NAME": "interrupted-model",
+    }
+    # Its own process group, like a terminal's foreground job: Ctrl-C reaches the tasks too.
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from kfp_mlflow.cli import main; main()", "run"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    client = MlflowClient(mlflow_server)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        experiment = client.get_experiment_by_name("interrupted")
+        if experiment and client.search_runs(
+            [experiment.experiment_id], filter_string="tags.`kfp_mlflow.step` = 'train'"
+        ):
+            break
+        time.sleep(0.2)
+    else:
+        process.kill()
+        raise AssertionError("the pipeline never reached train")
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "interrupted;" in stderr
+    assert "Traceback" not in stderr
+    runs = client.search_runs([experiment.experiment_id])
+    assert runs
+    assert "RUNNING" not in {run.info.status for run in runs}
+    assert "KILLED" in {run.info.status for run in runs}
+    assert not client.search_registered_models("name = 'interrupted-model'")
