@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import hashlib
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,21 @@ GOLDEN_PIPELINE = Path(__file__).resolve().parents[2] / "pipelines" / "compiled"
 # "#    candidates: list [Default: [{...}]]", where dict keys come out in protobuf map order,
 # which changes with the process's hash seed. The spec itself is sorted.
 _DEFAULT_COMMENT = re.compile(r"^(#\s+\w+: \w+ \[Default: )(.*)(\])$")
+
+
+def spec_digest(pipeline_spec: dict[str, Any], platform_spec: dict[str, Any] | None = None) -> str:
+    """SHA-256 of what a pipeline version runs, layout and key order ignored.
+
+    The one digest behind version names: `submit` (KFP API) and `render` (PipelineVersion
+    resources) name the same code alike.
+    """
+    canonical = json.dumps(
+        {"pipelineSpec": pipeline_spec, "platformSpec": platform_spec or {}},
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def compile_pipeline(output: Path, settings: Settings | None = None) -> Path:

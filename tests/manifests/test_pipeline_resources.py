@@ -10,6 +10,7 @@ import re
 import pytest
 
 from kfp_mlflow.cluster.pipeline_resources import (
+    clean_settings,
     PIPELINE_FILE,
     PIPELINE_VERSION_FILE,
     dump_resource,
@@ -71,3 +72,15 @@ def test_committed_image_is_the_release_tag(fresh: list[dict]) -> None:
     executors = fresh[1]["spec"]["pipelineSpec"]["deploymentSpec"]["executors"]
     images = {executor["container"]["image"] for executor in executors.values()}
     assert images == {f"ghcr.io/kfp-mlflow/kfp-mlflow:{__version__}"}
+
+
+def test_submit_and_render_name_the_same_code_alike(tmp_path):
+    """One digest for both paths: a version uploaded by `submit` and one synced by GitOps
+    from the same code carry the same digest."""
+    from kfp_mlflow.compiling import compile_pipeline
+    from kfp_mlflow.remote.package import PipelinePackage
+
+    package = PipelinePackage.load(compile_pipeline(tmp_path / "p.yaml", clean_settings()))
+    resources = render_pipeline_resources(clean_settings())
+    version = next(r for r in resources if r["kind"] == "PipelineVersion")
+    assert version["metadata"]["name"].endswith("-" + package.digest[:12])

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kfp_mlflow.compiling import spec_digest
 from kfp_mlflow.exceptions import ConfigError
 
 # KFP IR parameter types (pipeline_spec.proto ParameterType) → what a CLI string becomes.
@@ -61,9 +61,9 @@ class PipelinePackage:
 
     @property
     def digest(self) -> str:
-        """SHA-256 of the canonical JSON of all documents: YAML layout and key order ignored."""
-        canonical = json.dumps(self.documents, sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        """SHA-256 of the pipeline and platform specs (see kfp_mlflow.compiling.spec_digest)."""
+        platform = self.documents[1] if len(self.documents) > 1 else None
+        return spec_digest(self.spec, platform)
 
     @property
     def parameters(self) -> dict[str, dict[str, Any]]:
