@@ -12,14 +12,17 @@ import io
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from kfp_mlflow.exceptions import InterruptedRunError, PipelineRunError, TrackingError
@@ -166,11 +169,11 @@ def run_local(
         warnings.filterwarnings("ignore", message=".*non-Python base image.*")
         stream = _ProgressStream(log, report)  # type: ignore[arg-type]
         started_ms = int(time.time() * 1000)
+        experiment = arguments.get("experiment_name") or settings.experiment_name
         try:
-            with contextlib.redirect_stdout(stream):  # type: ignore[type-var]
+            with contextlib.redirect_stdout(stream), _stop_on_interrupt(experiment, started_ms):  # type: ignore[type-var]
                 pipeline(**arguments)
         except KeyboardInterrupt:
-            experiment = arguments.get("experiment_name") or settings.experiment_name
             ended = kill_open_runs(experiment, started_ms, get_settings())
             raise InterruptedRunError(
                 f"interrupted; {ended} MLflow run(s) still open were marked KILLED",
@@ -188,6 +191,29 @@ def run_local(
         events=stream.events,
         seconds=time.perf_counter() - started,
     )
+
+
+@contextlib.contextmanager
+def _stop_on_interrupt(experiment: str, started_ms: int) -> Iterator[None]:
+    """On Ctrl-C, mark this run's MLflow runs KILLED at once, then interrupt as usual.
+
+    kfp.local answers a KeyboardInterrupt by draining its queue of tasks; with the parent run
+    KILLED first, every task it still starts refuses to work (see tracking.task_run).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        with contextlib.suppress(Exception):
+            kill_open_runs(experiment, started_ms, get_settings())
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def failure_message(run: LocalRun, settings: Settings | None = None) -> PipelineRunError:

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kfp_mlflow.exceptions import TrackingError
+from kfp_mlflow.exceptions import InterruptedRunError, TrackingError
 from kfp_mlflow.provenance import provenance_tags
 from kfp_mlflow.settings import Settings, get_settings
 
@@ -215,6 +215,13 @@ def task_run(
     with mlflow_errors(f"open the {step} run"):
         if owned:
             parent = client.get_run(parent_run_id)
+            if parent.info.status == "KILLED":
+                # The pipeline was stopped: a task that kfp.local (or a retry) still launches
+                # must do nothing, least of all register a model.
+                raise InterruptedRunError(
+                    f"not starting {step}: the pipeline run was stopped "
+                    f"(MLflow parent run {parent_run_id} is KILLED)"
+                )
             experiment_id = str(parent.info.experiment_id)
             run = client.create_run(
                 experiment_id,

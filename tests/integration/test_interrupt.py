@@ -8,15 +8,21 @@ import subprocess
 import sys
 import time
 
+import pytest
 from mlflow import MlflowClient
 
 
-def test_interrupted_run_ends_its_runs_as_killed(mlflow_server, tmp_path):
+@pytest.mark.parametrize(
+    "whole_group",
+    [True, False],
+    ids=["ctrl-c-in-a-terminal", "interrupt-the-runner-only"],
+)
+def test_interrupted_run_ends_its_runs_as_killed(whole_group, mlflow_server, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "KFP_MLFLOW_"))}
     env |= {
         "MLFLOW_TRACKING_URI": mlflow_server,
-        "MLFLOW_EXPERIMENT_NAME": "interrupted",
-        "KFP_MLFLOW_MODEL_NAME": "interrupted-model",
+        "MLFLOW_EXPERIMENT_NAME": f"interrupted-{whole_group}",
+        "KFP_MLFLOW_MODEL_NAME": f"interrupted-model-{whole_group}",
     }
     # Its own process group, like a terminal's foreground job: Ctrl-C reaches the tasks too.
     process = subprocess.Popen(
@@ -27,7 +33,7 @@ def test_interrupted_run_ends_its_runs_as_killed(mlflow_server, tmp_path):
     client = MlflowClient(mlflow_server)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        experiment = client.get_experiment_by_name("interrupted")
+        experiment = client.get_experiment_by_name(env["MLFLOW_EXPERIMENT_NAME"])
         if experiment and client.search_runs(
             [experiment.experiment_id], filter_string="tags.`kfp_mlflow.step` = 'train'"
         ):
@@ -36,7 +42,13 @@ def test_interrupted_run_ends_its_runs_as_killed(mlflow_server, tmp_path):
     else:
         process.kill()
         raise AssertionError("the pipeline never reached train")
-    os.killpg(process.pid, signal.SIGINT)
+    interrupted_ms = int(time.time() * 1000)
+    # A terminal's Ctrl-C reaches every task process too; a notebook's interrupt button only
+    # the runner, while tasks keep going.
+    if whole_group:
+        os.killpg(process.pid, signal.SIGINT)
+    else:
+        os.kill(process.pid, signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
     assert "interrupted;" in stderr
@@ -45,4 +57,6 @@ def test_interrupted_run_ends_its_runs_as_killed(mlflow_server, tmp_path):
     assert runs
     assert "RUNNING" not in {run.info.status for run in runs}
     assert "KILLED" in {run.info.status for run in runs}
-    assert not client.search_registered_models("name = 'interrupted-model'")
+    assert not client.search_registered_models(f"name = '{env['KFP_MLFLOW_MODEL_NAME']}'")
+    # Tasks kfp.local still launched after the interrupt did no work: no run began after it.
+    assert all(run.info.start_time < interrupted_ms for run in runs)
