@@ -40,6 +40,14 @@ def _logged_model(mlflow, experiment_name: str) -> tuple[str, str]:
     return run.info.run_id, model.model_id
 
 
+def _register(mlflow, name, key, train_run, model_id, metrics):  # type: ignore[no-untyped-def]
+    return register_version(
+        mlflow, name, registration_key=key, source=f"models:/{model_id}", run_id=train_run,
+        model_id=model_id, description="",
+        tags=version_tags(metrics, Policy.for_task("regression"), gate_passed=True),
+    )  # fmt: skip
+
+
 def _racer(
     barrier, environment: dict[str, str], index: int, rmse: float, evaluation: str, out: str
 ) -> None:
@@ -122,10 +130,7 @@ def test_a_stale_alias_write_is_repaired_by_its_writer(tracked):
     name = tracked["KFP_MLFLOW_MODEL_NAME"]
     made = []
     for key, rmse in (("worse", 50.0), ("better", 40.0)):
-        version, created = register_version(
-            mlflow, name, registration_key=key, source=f"models:/{model_id}", run_id=train_run,
-            model_id=model_id, tags=version_tags({"rmse": rmse}, policy, True), description="",
-        )  # fmt: skip
+        version, created = _register(mlflow, name, key, train_run, model_id, {"rmse": rmse})
         assert created
         made.append(version.version)
     mlflow.set_registered_model_alias(name, CHAMPION, made[0])  # the stale write
@@ -134,10 +139,7 @@ def test_a_stale_alias_write_is_repaired_by_its_writer(tracked):
     assert outcome.promoted is False
     assert "does not beat" in outcome.reason
     # Registering the same key again finds the version instead of creating one.
-    again, created = register_version(
-        mlflow, name, registration_key="worse", source=f"models:/{model_id}", run_id=train_run,
-        model_id=model_id, tags={}, description="",
-    )  # fmt: skip
+    again, created = _register(mlflow, name, "worse", train_run, model_id, {"rmse": 1.0})
     assert (again.version, created) == (made[0], False)
 
 
@@ -149,10 +151,7 @@ def test_demoted_versions_are_never_promoted_again(tracked):
     name = tracked["KFP_MLFLOW_MODEL_NAME"]
     versions = []
     for key, rmse in (("old", 50.0), ("bad-in-production", 40.0)):
-        version, _ = register_version(
-            mlflow, name, registration_key=key, source=f"models:/{model_id}", run_id=train_run,
-            model_id=model_id, tags=version_tags({"rmse": rmse}, policy, True), description="",
-        )  # fmt: skip
+        version, _ = _register(mlflow, name, key, train_run, model_id, {"rmse": rmse})
         versions.append(version.version)
     assert promote(mlflow, name, versions[1], policy).champion_version == versions[1]
     # A person rolls back: demote the bad version, point @champion at the old one.

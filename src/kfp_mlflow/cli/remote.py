@@ -266,65 +266,45 @@ def schedule_list(
     Console(width=160).print(table if items else "no schedules")
 
 
-def _toggle(action: str, schedule: str, **options: Any) -> None:
-    from kfp_mlflow.remote import pause_schedule, resume_schedule
-
-    fn = pause_schedule if action == "pause" else resume_schedule
-    info = fn(schedule, _connection(**options))
-    Console(highlight=False).print(
-        f"schedule {info.name} ({info.schedule_id}) {'enabled' if info.enabled else 'paused'}"
-    )
-
-
 ScheduleArg = Annotated[str, typer.Argument(help="Schedule id or name.")]
 
 
-@schedule_app.command("pause")
-def schedule_pause(
-    *,
-    schedule: ScheduleArg,
-    host: Host = None,
-    namespace: Namespace = None,
-    token: Token = None,
-    token_file: TokenFile = None,
-    ca_file: CaFile = None,
-    ui_url: UiUrl = None,
-) -> None:
-    """Pause (disable) a schedule."""
-    _toggle(
-        "pause",
-        schedule,
-        host=host,
-        namespace=namespace,
-        token=token,
-        token_file=token_file,
-        ca_file=ca_file,
-        ui_url=ui_url,
-    )
+def _toggle_command(action: str, summary: str) -> Any:
+    """`schedule pause` and `schedule resume`: one command body, two names."""
+
+    def command(
+        *,
+        schedule: ScheduleArg,
+        host: Host = None,
+        namespace: Namespace = None,
+        token: Token = None,
+        token_file: TokenFile = None,
+        ca_file: CaFile = None,
+        ui_url: UiUrl = None,
+    ) -> None:
+        from kfp_mlflow.remote import pause_schedule, resume_schedule
+
+        toggle = pause_schedule if action == "pause" else resume_schedule
+        connection = _connection(
+            host=host,
+            namespace=namespace,
+            token=token,
+            token_file=token_file,
+            ca_file=ca_file,
+            ui_url=ui_url,
+        )
+        info = toggle(schedule, connection)
+        state = "enabled" if info.enabled else "paused"
+        Console(highlight=False).print(f"schedule {info.name} ({info.schedule_id}) {state}")
+
+    command.__doc__ = summary
+    return command
 
 
-@schedule_app.command("resume")
-def schedule_resume(
-    *,
-    schedule: ScheduleArg,
-    host: Host = None,
-    namespace: Namespace = None,
-    token: Token = None,
-    token_file: TokenFile = None,
-    ca_file: CaFile = None,
-    ui_url: UiUrl = None,
-) -> None:
-    """Resume (enable) a paused schedule; missed slots are not replayed."""
-    _toggle(
-        "resume",
-        schedule,
-        host=host,
-        namespace=namespace,
-        token=token,
-        token_file=token_file,
-        ca_file=ca_file,
-        ui_url=ui_url,
-    )
+schedule_app.command("pause")(_toggle_command("pause", "Pause (disable) a schedule."))
+schedule_app.command("resume")(
+    _toggle_command("resume", "Resume (enable) a paused schedule; missed slots are not replayed.")
+)
 
 
 @schedule_app.command("delete")
