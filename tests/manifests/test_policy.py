@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -99,16 +100,34 @@ def test_secret_values_appear_only_in_secrets(all_objects: list) -> None:
 
 
 @pytest.mark.parametrize("words", [("password", "secretkey", "token")])
-def test_compiled_pipeline_holds_secret_names_only(words: tuple[str, ...]) -> None:
+def test_compiled_pipeline_holds_secret_names_only(
+    words: tuple[str, ...], dev_postgres_env: Path
+) -> None:
     version = yaml.safe_load((MANIFESTS / "pipelines/base/pipeline-version.yaml").read_text())
     platform = version["spec"]["platformSpec"]["platforms"]["kubernetes"]
     for executor in platform["deploymentSpec"]["executors"].values():
         for secret in executor.get("secretAsEnv", []):
             assert set(secret) <= {"secretName", "secretNameParameter", "keyToEnv", "optional"}
     text = yaml.safe_dump(version["spec"]["pipelineSpec"]).lower()
-    dev_values = Path(MANIFESTS / "mlflow/overlays/kind/dev-postgres.env").read_text()
+    dev_values = dev_postgres_env.read_text()
     for line in dev_values.splitlines():
         _, _, value = line.partition("=")
         if len(value) >= 8:
             assert value.lower() not in text
     assert not any(f"{word}:" in text for word in words)
+
+
+def test_no_database_password_is_committed(tmp_path: Path) -> None:
+    """The kind overlay's password is generated per checkout, random and private."""
+    from kfp_mlflow.cluster.dev_secrets import DEV_POSTGRES_ENV, ensure_dev_postgres_env
+
+    tracked = subprocess.run(
+        ["git", "ls-files", str(DEV_POSTGRES_ENV)],
+        cwd=MANIFESTS.parent, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert tracked.strip() == ""
+    first = ensure_dev_postgres_env(tmp_path / "a.env")
+    second = ensure_dev_postgres_env(tmp_path / "b.env")
+    assert first.read_text() != second.read_text()
+    assert oct(first.stat().st_mode & 0o777) == "0o600"
+    assert ensure_dev_postgres_env(first).read_text() == first.read_text()  # kept, not rotated
