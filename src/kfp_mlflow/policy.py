@@ -9,6 +9,9 @@ from typing import Any
 from kfp_mlflow.evaluation import METRIC_DIRECTIONS, TASK_METRICS, Direction
 from kfp_mlflow.exceptions import ConfigError
 
+# After the primary metric, in this order; then any remaining metric.
+TIE_BREAKERS = ("log_loss", "rmse", "mae", "roc_auc", "r2", "f1", "accuracy")
+
 DEFAULT_PRIMARY_METRIC = {"regression": "rmse", "classification": "roc_auc"}
 # Better than predicting the mean / than a coin: nothing worse is ever registered by default.
 DEFAULT_THRESHOLDS = {"regression": ("r2>=0.1",), "classification": ("roc_auc>=0.6",)}
@@ -85,6 +88,16 @@ class Policy:
     def sort_key(self, value: float) -> float:
         """Ascending sort key: best first."""
         return value if self.direction == "min" else -value
+
+    def rank_key(self, metrics: dict[str, float]) -> tuple[float, ...]:
+        """Best first by the primary metric; ties fall to the task's other metrics in turn
+        (probabilistic ones first: a lower log loss separates classifiers with equal AUC)."""
+        order = dict.fromkeys((self.metric, *TIE_BREAKERS, *METRIC_DIRECTIONS))
+        return tuple(
+            metrics[name] if METRIC_DIRECTIONS[name] == "min" else -metrics[name]
+            for name in order
+            if name in metrics
+        )
 
 
 def parse_threshold(text: str, allowed: tuple[str, ...]) -> Threshold:

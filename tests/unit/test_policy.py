@@ -55,3 +55,19 @@ def test_threshold_parsing_accepts_scientific_notation():
     assert threshold.value == pytest.approx(0.1)
     assert threshold.passes({"log_loss": 0.05})
     assert not threshold.passes({})
+
+
+def test_ties_on_the_primary_metric_fall_to_the_other_metrics():
+    from kfp_mlflow.steps.register import rank
+
+    evaluations = [
+        {"candidate": "a", "metrics": {"roc_auc": 1.0, "log_loss": 0.10, "accuracy": 1.0}},
+        {"candidate": "b", "metrics": {"roc_auc": 1.0, "log_loss": 0.01, "accuracy": 1.0}},
+        {"candidate": "c", "metrics": {"roc_auc": 0.9, "log_loss": 0.001, "accuracy": 1.0}},
+    ]
+    passing, rejected = rank(evaluations, Policy.for_task("classification"))
+    assert [e["candidate"] for e in passing] == ["b", "a", "c"]
+    assert rejected == {}
+    regression = Policy.for_task("regression", primary_metric="r2")
+    key = regression.rank_key({"r2": 0.5, "rmse": 3.0, "mae": 2.0})
+    assert key == (-0.5, 3.0, 2.0)

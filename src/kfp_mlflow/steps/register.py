@@ -65,7 +65,7 @@ def rank(
             )
         else:
             passing.append(evaluation)
-    passing.sort(key=lambda e: (policy.sort_key(e["metrics"][policy.metric]), e["candidate"]))
+    passing.sort(key=lambda e: (policy.rank_key(e["metrics"]), e["candidate"]))
     return passing, rejected
 
 
