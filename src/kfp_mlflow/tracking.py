@@ -177,19 +177,33 @@ class TaskRun:
 
     def flush(self) -> None:
         """Send everything buffered in one ``log_batch`` call (chunked by the client)."""
-        if not (self.params or self.metrics or self.tags):
-            return
-        from mlflow.entities import Metric, Param, RunTag
-
-        now = int(time.time() * 1000)
-        with mlflow_errors(f"log to run {self.run_id}"):
-            self.client.log_batch(
-                self.run_id,
-                metrics=[Metric(k, v, now, 0) for k, v in self.metrics.items()],
-                params=[Param(k, v) for k, v in self.params.items()],
-                tags=[RunTag(k, v) for k, v in self.tags.items()],
-            )
+        log_values(
+            self.client, self.run_id, params=self.params, metrics=self.metrics, tags=self.tags
+        )
         self.params, self.metrics, self.tags = {}, {}, {}
+
+
+def log_values(
+    client: MlflowClient,
+    run_id: str,
+    *,
+    params: dict[str, Any] | None = None,
+    metrics: dict[str, float] | None = None,
+    tags: dict[str, Any] | None = None,
+) -> None:
+    """Params, metrics and tags of a run in one ``log_batch`` (chunked by the client)."""
+    if not (params or metrics or tags):
+        return
+    from mlflow.entities import Metric, Param, RunTag
+
+    now = int(time.time() * 1000)
+    with mlflow_errors(f"log to run {run_id}"):
+        client.log_batch(
+            run_id,
+            metrics=[Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()],
+            params=[Param(k, str(v)) for k, v in (params or {}).items()],
+            tags=[RunTag(k, str(v)) for k, v in (tags or {}).items()],
+        )
 
 
 @contextmanager
@@ -261,15 +275,16 @@ def _fail(task: TaskRun, owned: bool, message: str, status: str) -> None:
         pass
 
 
-def end_parent_run(parent_run_id: str, status: str, settings: Settings | None = None) -> None:
-    """End the parent run (unless KFP's integration owns it)."""
+def end_parent_run(
+    client: MlflowClient, parent_run_id: str, state: str, settings: Settings | None = None
+) -> None:
+    """End the parent run with KFP's final ``state`` (unless KFP's integration owns it)."""
     settings = settings or get_settings()
     if settings.injected_run_id:
         return
-    client = tracking_client(settings)
+    log_values(client, parent_run_id, tags={"kfp_mlflow.final_state": state.upper()})
     with mlflow_errors("end the pipeline's parent run"):
-        client.set_tag(parent_run_id, "kfp_mlflow.final_state", "SUCCEEDED")
-        client.set_terminated(parent_run_id, status)
+        client.set_terminated(parent_run_id, _FINAL_STATUS.get(state.upper(), "FAILED"))
 
 
 def kill_open_runs(experiment_name: str, since_ms: int, settings: Settings | None = None) -> int:
@@ -326,6 +341,5 @@ def close_parent_run(
             recorded = client.get_run(parent_run_id).data.tags.get(TAG_ERROR)
             if not recorded:
                 client.set_tag(parent_run_id, TAG_ERROR, error_message[:_MAX_TAG_CHARS])
-        client.set_tag(parent_run_id, "kfp_mlflow.final_state", state.upper())
-        client.set_terminated(parent_run_id, status)
+    end_parent_run(client, parent_run_id, state, settings)
     return str(parent_run_id)

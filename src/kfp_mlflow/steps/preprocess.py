@@ -8,7 +8,14 @@ from typing import Any
 
 from kfp_mlflow.datasets import read_dataset, schema, split, validate
 from kfp_mlflow.settings import Settings, get_settings
-from kfp_mlflow.tracking import KfpContext, TaskRun, mlflow_errors, open_parent_run, task_run
+from kfp_mlflow.tracking import (
+    KfpContext,
+    TaskRun,
+    log_values,
+    mlflow_errors,
+    open_parent_run,
+    task_run,
+)
 
 
 @dataclass(frozen=True)
@@ -66,14 +73,12 @@ def run_preprocess(
         )
         run.set_tags({"kfp_mlflow.dataset_digest": parts.digest, "kfp_mlflow.task_type": resolved})
         # The parent shows the pipeline's inputs at a glance.
-        with mlflow_errors("describe the parent run"):
-            run.client.log_batch(
-                parent_run_id,
-                params=_params({**pipeline_params, "task": resolved}),
-                tags=_tags(
-                    {"kfp_mlflow.dataset_digest": parts.digest, "kfp_mlflow.task_type": resolved}
-                ),
-            )
+        log_values(
+            run.client,
+            parent_run_id,
+            params={**pipeline_params, "task": resolved},
+            tags={"kfp_mlflow.dataset_digest": parts.digest, "kfp_mlflow.task_type": resolved},
+        )
 
     def describe(role: str, rows: int) -> dict[str, Any]:
         return {
@@ -95,18 +100,6 @@ def run_preprocess(
         train_metadata=describe("train", len(parts.train)),
         test_metadata=describe("test", len(parts.test)),
     )
-
-
-def _params(values: dict[str, Any]) -> list[Any]:
-    from mlflow.entities import Param
-
-    return [Param(k, str(v)) for k, v in values.items()]
-
-
-def _tags(values: dict[str, str]) -> list[Any]:
-    from mlflow.entities import RunTag
-
-    return [RunTag(k, v) for k, v in values.items()]
 
 
 def _log_dataset(run: TaskRun, frame: Any, uri: str, target: str, digest: str) -> None:

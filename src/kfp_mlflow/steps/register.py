@@ -17,6 +17,7 @@ from kfp_mlflow.tracking import (
     TAG_KFP_RUN_ID,
     KfpContext,
     end_parent_run,
+    log_values,
     mlflow_errors,
     run_link,
     task_run,
@@ -129,14 +130,17 @@ def run_register(
             _register_and_promote(
                 run.client, passing[0], policy, decision, kfp, parent_run_id, settings
             )
-        run.set_tags(_decision_tags(decision))
+        decision_tags = _decision_tags(decision)
+        run.set_tags(decision_tags)
+        log_values(
+            run.client,
+            parent_run_id,
+            tags={"kfp_mlflow.decision": decision.reason[:4000], **decision_tags},
+        )
         with mlflow_errors("record the decision"):
-            run.client.set_tag(parent_run_id, "kfp_mlflow.decision", decision.reason[:4000])
-            for key, value in _decision_tags(decision).items():
-                run.client.set_tag(parent_run_id, key, value)
             run.client.log_dict(run.run_id, asdict(decision), "decision.json")
     # The last step: end the parent here so the exit handler has nothing to do on success.
-    end_parent_run(parent_run_id, "FINISHED", settings)
+    end_parent_run(run.client, parent_run_id, "SUCCEEDED", settings)
     Path(decision_path).parent.mkdir(parents=True, exist_ok=True)
     Path(decision_path).write_text(json.dumps(asdict(decision), indent=2, sort_keys=True))
     Path(summary_path).parent.mkdir(parents=True, exist_ok=True)
