@@ -128,16 +128,19 @@ def _terminate(pid: int) -> None:
         return
 
 
+def _read_state(directory: Path) -> tuple[int, str] | None:
+    """(pid, url) of the detached server recorded for ``directory``; None if none or unreadable."""
+    try:
+        state = json.loads((directory / _STATE_FILE).read_text())
+        return int(state["pid"]), str(state["url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def running_server(directory: Path) -> str | None:
     """The URL of a detached server started earlier for ``directory``, if it still answers."""
-    state_file = directory / _STATE_FILE
-    if not state_file.is_file():
-        return None
-    try:
-        url = str(json.loads(state_file.read_text())["url"])
-    except (ValueError, KeyError):
-        return None
-    return url if is_healthy(url) else None
+    state = _read_state(directory)
+    return state[1] if state and is_healthy(state[1]) else None
 
 
 def ensure_server(directory: Path, port: int = 0) -> str:
@@ -151,13 +154,11 @@ def ensure_server(directory: Path, port: int = 0) -> str:
 def stop_server(directory: Path) -> bool:
     """Stop the detached local server of ``directory``; False when none was running."""
     state_file = directory / _STATE_FILE
-    if not state_file.is_file():
-        return False
-    try:
-        pid = int(json.loads(state_file.read_text())["pid"])
-    except (ValueError, KeyError):
+    state = _read_state(directory)
+    if state is None:
         state_file.unlink(missing_ok=True)
         return False
+    pid, _ = state
     _terminate(pid)
     for _ in range(60):
         try:

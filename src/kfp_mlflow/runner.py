@@ -216,7 +216,7 @@ def _stop_on_interrupt(experiment: str, started_ms: int) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def failure_message(run: LocalRun, settings: Settings | None = None) -> PipelineRunError:
+def failure_message(run: LocalRun) -> PipelineRunError:
     """The error a failed run ends with: the failing step and the error it raised."""
     failed = [e.task for e in run.events if e.status == "FAILURE"]
     reason = _error_from_log(run.log_path) or "see the log"
