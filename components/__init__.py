@@ -1,22 +1,22 @@
-"""KFP component definitions: thin wrappers around ``kfp_mlflow.steps``, one module per step.
+"""The reference components: thin KFP wrappers around ``kfp_mlflow.steps``, one module per step.
 
-Each component is a lightweight Python component whose ``base_image`` is the project image: the
-image already holds this package and kfp, so a task needs no network at run time, and
-``kfp.local.SubprocessRunner`` runs the very same definition on a laptop.
+Each is a tracked lightweight component (:func:`kfp_mlflow.component`) whose ``base_image`` is
+the project image: the image holds this package and kfp, so a task needs no network at run
+time, and ``kfp.local.SubprocessRunner`` runs the very same definition on a laptop. Use them as
+``kfp_mlflow.preprocess`` / ``train`` / ``evaluate`` / ``register`` (built for the configured
+image), or call :func:`load_components` for another image.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
-
-from kfp import dsl
 
 
 @dataclass(frozen=True)
 class Components:
-    """The pipeline's components, all pinned to one image."""
+    """The reference components, all pinned to one image."""
 
     preprocess: Any
     train: Any
@@ -25,18 +25,17 @@ class Components:
     finalize: Any
 
 
-def _component(func: Callable[..., Any], image: str) -> Any:
-    return dsl.component(func=func, base_image=image, install_kfp_package=False)
-
-
+@lru_cache(maxsize=8)
 def load_components(image: str) -> Components:
     """Build every component for ``image`` (a pinned reference: never ``latest``)."""
     from kfp_mlflow.components import evaluate, finalize, preprocess, register, train
 
+    from kfp_mlflow.factory import component
+
     return Components(
-        preprocess=_component(preprocess.preprocess, image),
-        train=_component(train.train, image),
-        evaluate=_component(evaluate.evaluate, image),
-        register=_component(register.register, image),
-        finalize=_component(finalize.finalize, image),
+        preprocess=component(preprocess.preprocess, base_image=image),
+        train=component(train.train, base_image=image),
+        evaluate=component(evaluate.evaluate, base_image=image),
+        register=component(register.register, base_image=image),
+        finalize=component(finalize.finalize, base_image=image, track=False),
     )

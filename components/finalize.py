@@ -3,20 +3,12 @@
 from kfp import dsl
 
 
-def finalize(
-    experiment_name: str,
-    kfp_run_id: str,
-    status: dsl.PipelineTaskFinalStatus,
-) -> None:
-    # On success `register`, the last step, has already ended the parent run: skip the
-    # MLflow import (~2 s per process) on the happy path.
-    if status.state == "SUCCEEDED":
-        return
-    from kfp_mlflow.tracking import close_parent_run
+def finalize(status: dsl.PipelineTaskFinalStatus) -> None:
+    """Ends the parent run (FINISHED, FAILED or KILLED) and fails any child left RUNNING."""
+    from kfp_mlflow.tracking import close_parent_run, current_kfp
 
     close_parent_run(
-        experiment_name=experiment_name,
-        kfp_run_id=kfp_run_id,
+        kfp_run_id=current_kfp().run_id,
         state=status.state,
         error_message=status.error_message or "",
     )

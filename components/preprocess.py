@@ -1,6 +1,4 @@
-"""`preprocess`: read and validate the dataset, split it, open the pipeline's MLflow parent run."""
-
-from typing import NamedTuple
+"""`preprocess`: read and validate the dataset; write train and test splits as Parquet."""
 
 from kfp.dsl import Dataset, Output
 
@@ -12,28 +10,26 @@ def preprocess(
     seed: int,
     test_size: float,
     min_rows: int,
-    experiment_name: str,
-    kfp_run_id: str,
-    kfp_run_name: str,
-    kfp_task_name: str,
     train_data: Output[Dataset],
     test_data: Output[Dataset],
-) -> NamedTuple("Outputs", [("parent_run_id", str), ("task", str)]):  # type: ignore[valid-type]
+) -> None:
+    """Each split carries a ``kfp_mlflow.dataset/v1`` record (target, task, digest, seed, ...).
+
+    ``task`` is ``regression``, ``classification`` or empty (inferred from the target).
+    """
     from kfp_mlflow.steps.preprocess import run_preprocess
-    from kfp_mlflow.tracking import KfpContext
+    from kfp_mlflow.tracking import current_run
 
     result = run_preprocess(
+        current_run(),
         data=data,
         target=target,
         task=task,
         seed=seed,
         test_size=test_size,
         min_rows=min_rows,
-        experiment_name=experiment_name,
-        kfp=KfpContext(run_id=kfp_run_id, run_name=kfp_run_name, task_name=kfp_task_name),
         train_path=train_data.path,
         test_path=test_data.path,
     )
-    train_data.metadata.update(result.train_metadata)
-    test_data.metadata.update(result.test_metadata)
-    return (result.parent_run_id, result.task)  # type: ignore[return-value]
+    result.train.write(train_data)
+    result.test.write(test_data)

@@ -2,37 +2,37 @@
 
 from typing import List
 
-from kfp.dsl import Artifact, Input, Markdown, Metrics, Output
+from kfp.dsl import Artifact, Input, Markdown, Output
 
 
 def register(
-    evaluations: Input[List[Metrics]],
+    evaluations: Input[List[Artifact]],
     model_name: str,
     primary_metric: str,
     thresholds: list,  # e.g. ["r2>=0.3"]; empty: the task's default gate
     min_improvement: float,
-    task: str,
-    parent_run_id: str,
-    kfp_run_id: str,
-    kfp_run_name: str,
-    kfp_task_name: str,
     decision: Output[Artifact],
     summary: Output[Markdown],
 ) -> str:
+    """``evaluations`` are ``kfp_mlflow.evaluation/v1`` records (``dsl.Collected`` over
+    ``evaluate``'s ``evaluation`` output, or any set of them). ``decision`` gets the
+    ``kfp_mlflow.decision/v1`` record; the registered version (or "") is returned."""
+    from kfp_mlflow.contracts import EvaluationInfo
     from kfp_mlflow.steps.register import run_register
-    from kfp_mlflow.tracking import KfpContext
+    from kfp_mlflow.tracking import current_run
 
     result = run_register(
-        evaluation_paths=[evaluation.path for evaluation in evaluations],
+        current_run(),
+        evaluations=[
+            EvaluationInfo.read(item, input_name="evaluations", consumer="register")
+            for item in evaluations
+        ],
         model_name=model_name,
         primary_metric=primary_metric,
         thresholds=[str(threshold) for threshold in thresholds],
         min_improvement=min_improvement,
-        task=task,
-        parent_run_id=parent_run_id,
-        kfp=KfpContext(run_id=kfp_run_id, run_name=kfp_run_name, task_name=kfp_task_name),
         decision_path=decision.path,
         summary_path=summary.path,
     )
-    decision.metadata.update(result.metadata)
+    result.decision.write(decision)
     return result.version or ""

@@ -3,30 +3,18 @@
 from kfp.dsl import Dataset, Input, Model, Output
 
 
-def train(
-    candidate: dict,
-    train_data: Input[Dataset],
-    target: str,
-    seed: int,
-    kfp_run_id: str,
-    kfp_run_name: str,
-    kfp_task_name: str,
-    model: Output[Model],
-) -> str:
+def train(candidate: dict, train_data: Input[Dataset], model: Output[Model]) -> None:
+    """``candidate`` is ``{"name": ..., "family": ..., "params": {...}}``; the target, task and
+    seed come from ``train_data``'s ``kfp_mlflow.dataset/v1`` record. ``model`` gets a
+    ``kfp_mlflow.model/v1`` record."""
+    from kfp_mlflow.contracts import DatasetInfo
     from kfp_mlflow.steps.train import run_train
-    from kfp_mlflow.tracking import KfpContext
+    from kfp_mlflow.tracking import current_run
 
-    result = run_train(
+    run_train(
+        current_run(),
         candidate=candidate,
+        dataset=DatasetInfo.read(train_data, input_name="train_data", consumer="train"),
         train_path=train_data.path,
-        target=target,
-        # Read from the dataset's metadata: kfp.local resolves upstream output parameters
-        # wrongly inside a ParallelFor, while artifact metadata travels intact everywhere.
-        task=train_data.metadata["task"],
-        seed=seed,
-        parent_run_id=train_data.metadata["parent_run_id"],
-        kfp=KfpContext(run_id=kfp_run_id, run_name=kfp_run_name, task_name=kfp_task_name),
-        model_dir=model.path,
+        model=model,
     )
-    model.metadata.update(result.metadata)
-    return result.run_id

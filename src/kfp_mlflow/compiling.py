@@ -35,14 +35,21 @@ def spec_digest(pipeline_spec: dict[str, Any], platform_spec: dict[str, Any] | N
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def compile_pipeline(output: Path, settings: Settings | None = None) -> Path:
-    """Write the training pipeline as IR YAML to ``output`` and return the path."""
+def compile_pipeline(output: Path, settings: Settings | None = None, pipeline: Any = None) -> Path:
+    """Write ``pipeline`` (a pipeline, a ``file.py:name`` / ``module:name`` reference, or None
+    for the training pipeline) as IR YAML to ``output``; its defaults are checked first."""
     from kfp import compiler
 
-    from kfp_mlflow.pipelines.training import build_training_pipeline
+    from kfp_mlflow.pipeline_loading import load_pipeline, pipeline_parameters
+    from kfp_mlflow.validation import check_arguments
 
+    settings = settings or get_settings()
+    if pipeline is None or isinstance(pipeline, str):
+        pipeline = load_pipeline(pipeline, settings)
+    # The functions of custom metrics live in the task image, maybe not here: not imported.
+    check_arguments(pipeline_parameters(pipeline), import_metrics=False)
     output.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(build_training_pipeline(settings or get_settings()), str(output))
+    compiler.Compiler().compile(pipeline, str(output))
     output.write_text(stable_header(output.read_text()))
     return output
 

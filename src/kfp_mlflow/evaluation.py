@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+
+from kfp_mlflow.exceptions import ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,6 +31,58 @@ TASK_METRICS = {
 
 
 @dataclass(frozen=True)
+class MetricSpec:
+    """A user's metric, named by import path: ``module:function(y_true, y_pred) -> float``.
+
+    ``uses="probabilities"`` passes the positive-class probabilities (binary) or the probability
+    matrix (multiclass) instead of the predicted labels.
+    """
+
+    name: str
+    function: str
+    direction: Direction
+    uses: Literal["predictions", "probabilities"] = "predictions"
+
+    @classmethod
+    def parse(cls, raw: Any) -> MetricSpec:
+        """From a pipeline parameter: ``{"name", "function", "direction"[, "uses"]}``."""
+        if not isinstance(raw, dict) or not {"name", "function", "direction"} <= set(raw):
+            raise ConfigError(
+                f"metrics: {raw!r} must be a mapping with name, function and direction",
+                hint='e.g. {"name": "mape", "function": "my_pkg.metrics:mape", "direction": "min"}',
+            )
+        name, direction = str(raw["name"]), raw["direction"]
+        if name in METRIC_DIRECTIONS:
+            raise ConfigError(f"metrics: {name!r} is a built-in metric; give yours another name")
+        if direction not in ("min", "max"):
+            raise ConfigError(f"metrics: direction of {name!r} must be 'min' or 'max'")
+        uses = raw.get("uses", "predictions")
+        if uses not in ("predictions", "probabilities"):
+            raise ConfigError(f"metrics: uses of {name!r} must be predictions or probabilities")
+        if ":" not in str(raw["function"]):
+            raise ConfigError(
+                f"metrics: function of {name!r} must be an import path module:function",
+                hint="e.g. my_pkg.metrics:mape",
+            )
+        return cls(name, str(raw["function"]), direction, uses)
+
+    def load(self) -> Callable[..., float]:
+        import importlib
+
+        module, _, attribute = self.function.partition(":")
+        try:
+            function = getattr(importlib.import_module(module), attribute)
+        except (ImportError, AttributeError) as error:
+            raise ConfigError(
+                f"metrics: cannot import {self.function!r} for {self.name!r}: {error}",
+                hint="install the package that defines it where the task runs",
+            ) from error
+        if not callable(function):
+            raise ConfigError(f"metrics: {self.function!r} is not callable")
+        return function  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
 class Scores:
     """What evaluate measured: metrics, and the curves KFP's UI can draw for classifiers."""
 
@@ -37,39 +92,58 @@ class Scores:
     roc_curve: tuple[list[float], list[float], list[float]] | None = None
 
 
-def score(model: Any, features: pd.DataFrame, target: pd.Series, task: str) -> Scores:
-    """Metrics of ``model`` on (features, target) for ``task``."""
+def score(
+    model: Any,
+    features: pd.DataFrame,
+    target: pd.Series,
+    task: str,
+    extra: tuple[MetricSpec, ...] = (),
+) -> Scores:
+    """Metrics of ``model`` on (features, target) for ``task``, plus the ``extra`` ones.
+
+    ``model`` needs ``predict``; a classifier that also has ``predict_proba`` and ``classes_``
+    (any scikit-learn-compatible one) gets the probabilistic metrics too.
+    """
+    import numpy as np
     from sklearn import metrics
 
-    predictions = model.predict(features)
+    predictions = np.asarray(model.predict(features))
+    if predictions.ndim == 2 and predictions.shape[1] == 1:
+        predictions = predictions[:, 0]
     if task == "regression":
-        return Scores(
-            metrics={
-                "rmse": float(metrics.root_mean_squared_error(target, predictions)),
-                "mae": float(metrics.mean_absolute_error(target, predictions)),
-                "r2": float(metrics.r2_score(target, predictions)),
-            },
-            predictions=predictions,
-        )
-    classes = [str(c) for c in model.classes_]
-    probabilities = model.predict_proba(features)
+        values = {
+            "rmse": float(metrics.root_mean_squared_error(target, predictions)),
+            "mae": float(metrics.mean_absolute_error(target, predictions)),
+            "r2": float(metrics.r2_score(target, predictions)),
+        }
+        values |= _extra(extra, target, predictions, None)
+        return Scores(metrics=values, predictions=predictions)
     labels = target.astype(str).to_numpy()
     predicted = predictions.astype(str)
+    probabilistic = hasattr(model, "predict_proba") and hasattr(model, "classes_")
+    classes = (
+        [str(c) for c in model.classes_] if probabilistic else sorted(set(labels) | set(predicted))
+    )
+    probabilities = model.predict_proba(features) if probabilistic else None
     binary = len(classes) == 2
     values = {
         "accuracy": float(metrics.accuracy_score(labels, predicted)),
         "f1": float(metrics.f1_score(labels, predicted, average="macro")),
-        "log_loss": float(metrics.log_loss(labels, probabilities, labels=classes)),
     }
-    if len(set(labels)) == len(classes):  # AUC is undefined when a class is absent from the split
-        values["roc_auc"] = float(
-            metrics.roc_auc_score(labels, probabilities[:, 1], labels=classes)
-            if binary
-            else metrics.roc_auc_score(labels, probabilities, multi_class="ovr", labels=classes)
-        )
+    if probabilities is not None:
+        values["log_loss"] = float(metrics.log_loss(labels, probabilities, labels=classes))
+        # AUC is undefined when a class is absent from the split.
+        if len(set(labels)) == len(classes):
+            values["roc_auc"] = float(
+                metrics.roc_auc_score(labels, probabilities[:, 1], labels=classes)
+                if binary
+                else metrics.roc_auc_score(labels, probabilities, multi_class="ovr", labels=classes)
+            )
+    positive = probabilities[:, 1] if probabilities is not None and binary else probabilities
+    values |= _extra(extra, labels, predicted, positive)
     matrix = metrics.confusion_matrix(labels, predicted, labels=classes)
     roc = None
-    if binary:
+    if binary and probabilities is not None:
         fpr, tpr, thresholds = metrics.roc_curve(labels, probabilities[:, 1], pos_label=classes[1])
         # KFP's UI wants finite thresholds; the first one is +inf by definition.
         thresholds[0] = 1.0
@@ -135,3 +209,25 @@ def plot(scores: Scores, target: pd.Series, task: str, title: str, path: Path) -
     figure.savefig(path)
     plt.close(figure)
     return path
+
+
+def _extra(
+    specs: tuple[MetricSpec, ...], truth: Any, predictions: Any, probabilities: Any
+) -> dict[str, float]:
+    values = {}
+    for spec in specs:
+        if spec.uses == "probabilities" and probabilities is None:
+            raise ConfigError(
+                f"metrics: {spec.name!r} needs probabilities, which this model does not give"
+            )
+        given = probabilities if spec.uses == "probabilities" else predictions
+        try:
+            values[spec.name] = float(spec.load()(truth, given))
+        except ConfigError:
+            raise
+        except Exception as error:
+            raise ConfigError(
+                f"metrics: {spec.function} failed for {spec.name!r}: {type(error).__name__}: "
+                f"{error}"
+            ) from error
+    return values

@@ -20,6 +20,10 @@ class ConfigError(KfpMlflowError):
     exit_code = 2
 
 
+class ContractError(ConfigError):
+    """An artifact between two steps lacks the record its consumer needs (a wiring error)."""
+
+
 class DataError(KfpMlflowError):
     """The input dataset is missing, unreadable or unfit for training."""
 
@@ -44,6 +48,14 @@ class PipelineRunError(KfpMlflowError):
     exit_code = 6
 
 
+class StepFailedError(PipelineRunError):
+    """A step of a pipeline run failed; carries the step's own exit code (3 for bad data...)."""
+
+    def __init__(self, message: str, *, hint: str | None = None, exit_code: int = 6) -> None:
+        super().__init__(message, hint=hint)
+        self.exit_code = exit_code
+
+
 class KfpApiError(KfpMlflowError):
     """The Kubeflow Pipelines API is unreachable, refused the credentials or rejected a request."""
 
@@ -54,3 +66,7 @@ class InterruptedRunError(PipelineRunError):
     """A local run was stopped (Ctrl-C); its open MLflow runs were marked KILLED."""
 
     exit_code = 130
+
+
+class PipelineStoppedError(PipelineRunError):
+    """A task refused to start because its pipeline run had already failed or been stopped."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kfp_mlflow.evaluation import METRIC_DIRECTIONS, TASK_METRICS, Direction
@@ -49,6 +49,8 @@ class Policy:
     direction: Direction
     thresholds: tuple[Threshold, ...]
     min_improvement: float
+    #: Direction of every metric the policy may meet: the built-in ones plus custom ones.
+    directions: dict[str, Direction] = field(default_factory=lambda: dict(METRIC_DIRECTIONS))
 
     @classmethod
     def for_task(
@@ -57,11 +59,15 @@ class Policy:
         primary_metric: str = "",
         thresholds: list[str] | tuple[str, ...] | None = None,
         min_improvement: float = 0.0,
+        custom: dict[str, Direction] | None = None,
     ) -> Policy:
-        """The policy for ``task``, with defaults for what was left empty."""
+        """The policy for ``task``, with defaults for what was left empty. ``custom`` declares
+        the user's own metrics and their directions."""
         if task not in TASK_METRICS:
             raise ConfigError(f"task: {task!r} is not 'regression' or 'classification'")
-        allowed = TASK_METRICS[task]
+        custom = dict(custom or {})
+        allowed = (*TASK_METRICS[task], *sorted(custom))
+        directions = {**METRIC_DIRECTIONS, **custom}
         metric = primary_metric or DEFAULT_PRIMARY_METRIC[task]
         if metric not in allowed:
             raise ConfigError(
@@ -73,9 +79,10 @@ class Policy:
         raw = DEFAULT_THRESHOLDS[task] if thresholds is None or len(thresholds) == 0 else thresholds
         return cls(
             metric=metric,
-            direction=METRIC_DIRECTIONS[metric],
+            direction=directions[metric],
             thresholds=tuple(parse_threshold(text, allowed) for text in raw),
             min_improvement=float(min_improvement),
+            directions=directions,
         )
 
     def improvement(self, challenger: float, champion: float) -> float:
@@ -92,11 +99,11 @@ class Policy:
     def rank_key(self, metrics: dict[str, float]) -> tuple[float, ...]:
         """Best first by the primary metric; ties fall to the task's other metrics in turn
         (probabilistic ones first: a lower log loss separates classifiers with equal AUC)."""
-        order = dict.fromkeys((self.metric, *TIE_BREAKERS, *METRIC_DIRECTIONS))
+        order = dict.fromkeys((self.metric, *TIE_BREAKERS, *sorted(self.directions)))
         return tuple(
-            metrics[name] if METRIC_DIRECTIONS[name] == "min" else -metrics[name]
+            metrics[name] if self.directions[name] == "min" else -metrics[name]
             for name in order
-            if name in metrics
+            if name in metrics and name in self.directions
         )
 
 

@@ -1,20 +1,19 @@
-"""Run the training pipeline on this machine with kfp.local, tracked by a real MLflow server.
+"""Run any pipeline on this machine with kfp.local, tracked by a real MLflow server.
 
 kfp.local runs each task as a subprocess of the current interpreter (``use_venv=False``): the
-same component definitions as on the cluster, no image and no network. Its verbose log goes to a
-file; the console gets one line per task.
+same component definitions as on the cluster, no image and no network. Outcomes come from
+structured data only: every kfp-mlflow task writes a status record (see
+:mod:`kfp_mlflow.task_records`) that the runner polls for progress and reads for the result —
+the failing step's own error class, message and exit code, and the register step's decision.
+kfp.local's own log goes to a file that nothing parses.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
-import json
 import os
-import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 import warnings
@@ -25,20 +24,25 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from kfp_mlflow.exceptions import InterruptedRunError, PipelineRunError, TrackingError
+from kfp_mlflow.contracts import CONTRACT_KEY, Decision
+from kfp_mlflow.exceptions import (
+    InterruptedRunError,
+    KfpMlflowError,
+    PipelineStoppedError,
+    StepFailedError,
+    TrackingError,
+)
 from kfp_mlflow.local_server import ensure_server, is_healthy
 from kfp_mlflow.settings import ENV_PREFIX, Settings, get_settings
-from kfp_mlflow.tracking import kill_open_runs
+from kfp_mlflow.task_records import FAILED, RUNNING, SUCCEEDED, TaskRecord, read_records
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_STARTED = re.compile(r"Executing task '([^']+)'")
-_FINISHED = re.compile(r"Task '([^']+)' finished with status (\w+)")
+_POLL_SECONDS = 0.25
 
 
 @dataclass
 class TaskEvent:
     task: str
-    status: str  # RUNNING, SUCCESS, FAILURE
+    status: str  # RUNNING, SUCCEEDED, FAILED
     seconds: float = 0.0
 
 
@@ -50,49 +54,15 @@ class LocalRun:
     tracking_uri: str
     run_dir: Path
     log_path: Path
-    decision: dict[str, Any] | None
-    events: list[TaskEvent] = field(default_factory=list)
+    tasks: list[TaskRecord]
+    decision: Decision | None
+    error: KfpMlflowError | None = None
     seconds: float = 0.0
+    kfp_run_ids: set[str] = field(default_factory=set)
 
-
-class _ProgressStream(io.TextIOBase):
-    """Writes kfp.local's output to a log file and reports task starts and ends."""
-
-    def __init__(self, log: io.TextIOBase, on_event: Callable[[TaskEvent], None]) -> None:
-        self._log = log
-        self._on_event = on_event
-        self._buffer = ""
-        # Iterations of a ParallelFor share a task name and run concurrently: FIFO per name.
-        self._started: dict[str, list[float]] = {}
-        self.events: list[TaskEvent] = []
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        self._log.write(text)
-        self._buffer += text
-        *lines, self._buffer = self._buffer.split("\n")
-        for line in lines:
-            self._scan(_ANSI.sub("", line))
-        return len(text)
-
-    def _scan(self, line: str) -> None:
-        if match := _STARTED.search(line):
-            self._started.setdefault(match.group(1), []).append(time.perf_counter())
-            self._emit(TaskEvent(match.group(1), "RUNNING"))
-        elif match := _FINISHED.search(line):
-            name = match.group(1)
-            starts = self._started.get(name) or [time.perf_counter()]
-            elapsed = time.perf_counter() - starts.pop(0)
-            self._emit(TaskEvent(name, match.group(2), elapsed))
-
-    def _emit(self, event: TaskEvent) -> None:
-        self.events.append(event)
-        self._on_event(event)
-
-    def flush(self) -> None:
-        self._log.flush()
+    def raise_for_failure(self) -> None:
+        if self.error is not None:
+            raise self.error
 
 
 def git_commit(directory: Path) -> str | None:
@@ -124,77 +94,219 @@ def resolve_tracking_uri(settings: Settings) -> str:
 
 
 def run_local(
-    arguments: dict[str, Any],
+    pipeline: Any = None,
+    arguments: dict[str, Any] | None = None,
     settings: Settings | None = None,
     on_event: Callable[[TaskEvent], None] = lambda event: None,
 ) -> LocalRun:
-    """Run the training pipeline with kfp.local; ``arguments`` override parameter defaults."""
+    """Run ``pipeline`` (default: the training pipeline) with kfp.local.
+
+    ``arguments`` override parameter defaults; they are checked before anything starts (see
+    :mod:`kfp_mlflow.validation`). Returns what happened; ``LocalRun.error`` holds the failing
+    step's own error (``raise_for_failure()`` raises it). The caller's environment is left as
+    it was.
+    """
     from kfp import local
 
-    from kfp_mlflow.pipelines.training import build_training_pipeline
+    from kfp_mlflow.pipeline_loading import load_pipeline, merged_arguments
+    from kfp_mlflow.validation import check_arguments
 
     settings = settings or get_settings()
+    pipeline = pipeline if pipeline is not None else load_pipeline(None, settings)
+    arguments = dict(arguments or {})
+    check_arguments(merged_arguments(pipeline, arguments))
     started = time.perf_counter()
     tracking_uri = resolve_tracking_uri(settings)
-    # Tasks are subprocesses: the environment is how their settings reach them.
-    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
-    os.environ[f"{ENV_PREFIX}RUNNER"] = "local"
-    # kfp.local runs two tasks at once: one BLAS/OpenMP thread each keeps them off each other's
-    # cores (a user's own setting wins).
-    for threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(threads, "1")
-    commit = settings.git_commit or git_commit(Path.cwd())
-    if commit:
-        os.environ[f"{ENV_PREFIX}GIT_COMMIT"] = commit
-    get_settings.cache_clear()
-
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     run_dir = (settings.work_dir / "runs" / stamp).resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    status_dir = run_dir / "tasks"
+    status_dir.mkdir(parents=True, exist_ok=True)
     log_path = run_dir / "pipeline.log"
-    local.init(
-        runner=local.SubprocessRunner(use_venv=False),
-        pipeline_root=str(run_dir),
-        raise_on_error=False,
-    )
-    pipeline = build_training_pipeline(get_settings())
-    console_stdout = sys.stdout
-
-    def report(event: TaskEvent) -> None:
-        with contextlib.redirect_stdout(console_stdout):
-            on_event(event)
-
-    with log_path.open("w") as log, warnings.catch_warnings():
+    commit = settings.git_commit or git_commit(Path.cwd())
+    # Tasks are subprocesses: the environment is how their settings reach them.
+    task_env = {
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "MLFLOW_EXPERIMENT_NAME": settings.experiment_name,
+        f"{ENV_PREFIX}RUNNER": "local",
+        f"{ENV_PREFIX}STATUS_DIR": str(status_dir),
+        **({f"{ENV_PREFIX}GIT_COMMIT": commit} if commit else {}),
+    }
+    watcher = _Watcher(status_dir, on_event)
+    failure: BaseException | None = None
+    with _environment(task_env), log_path.open("w") as log, warnings.catch_warnings():
         # kfp warns that the project image is not a Python image; locally that is the point.
         warnings.filterwarnings("ignore", message=".*non-Python base image.*")
-        stream = _ProgressStream(log, report)  # type: ignore[arg-type]
-        started_ms = int(time.time() * 1000)
-        experiment = arguments.get("experiment_name") or settings.experiment_name
+        local.init(
+            runner=local.SubprocessRunner(use_venv=False),
+            pipeline_root=str(run_dir),
+            raise_on_error=True,
+        )
+        task_settings = get_settings()
+        watcher.start()
         try:
-            with contextlib.redirect_stdout(stream), _stop_on_interrupt(experiment, started_ms):  # type: ignore[type-var]
+            with (
+                contextlib.redirect_stdout(log),
+                contextlib.redirect_stderr(log),
+                _stop_on_interrupt(status_dir, task_settings),
+            ):
                 pipeline(**arguments)
         except KeyboardInterrupt:
-            ended = kill_open_runs(experiment, started_ms, get_settings())
+            watcher.stop()
+            killed = _count_killed(status_dir, task_settings)
             raise InterruptedRunError(
-                f"interrupted; {ended} MLflow run(s) still open were marked KILLED",
+                f"interrupted; {killed} MLflow run(s) of this pipeline run marked KILLED",
                 hint=f"partial log: {log_path}",
             ) from None
-    decision_files = sorted(run_dir.glob("*/register/decision"))
-    decision = json.loads(decision_files[-1].read_text()) if decision_files else None
-    failed = [e for e in stream.events if e.status == "FAILURE"]
+        except RuntimeError as error:  # kfp.local: a task ended in FAILURE
+            failure = error
+        finally:
+            watcher.stop()
+        records = read_records(status_dir)
+        kfp_run_ids = {record.kfp_run_id for record in records}
+        outcome = _failure(records, failure, log_path) if failure else None
+        _close_parents(kfp_run_ids, outcome, task_settings)
+    get_settings.cache_clear()
     return LocalRun(
-        succeeded=not failed and decision is not None,
+        succeeded=outcome is None,
         tracking_uri=tracking_uri,
         run_dir=run_dir,
         log_path=log_path,
-        decision=decision,
-        events=stream.events,
+        tasks=records,
+        decision=_decision(records),
+        error=outcome,
         seconds=time.perf_counter() - started,
+        kfp_run_ids=kfp_run_ids,
     )
 
 
 @contextlib.contextmanager
-def _stop_on_interrupt(experiment: str, started_ms: int) -> Iterator[None]:
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set ``values`` (and one BLAS thread per task unless the user chose) for the block only."""
+    saved = dict(os.environ)
+    os.environ.update(values)
+    # kfp.local runs two tasks at once: one BLAS/OpenMP thread each keeps them off each other's
+    # cores (a user's own setting wins).
+    for threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(threads, "1")
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        get_settings.cache_clear()
+
+
+class _Watcher:
+    """Polls the status directory and reports each task's start and end once."""
+
+    def __init__(self, directory: Path, on_event: Callable[[TaskEvent], None]) -> None:
+        self._directory = directory
+        self._on_event = on_event
+        self._seen: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="kfp-mlflow-watch")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._stop.set()
+            self._thread.join()
+            self._scan()  # the final states
+
+    def _loop(self) -> None:
+        while not self._stop.wait(_POLL_SECONDS):
+            self._scan()
+
+    def _scan(self) -> None:
+        for record in read_records(self._directory):
+            if self._seen.get(record.record_id) == record.state:
+                continue
+            if record.state != RUNNING and record.record_id not in self._seen:
+                self._emit(record, RUNNING)
+            self._seen[record.record_id] = record.state
+            self._emit(record, record.state)
+
+    def _emit(self, record: TaskRecord, state: str) -> None:
+        label = record.label or record.task
+        with contextlib.suppress(Exception):  # a broken printer must not stop the run
+            self._on_event(TaskEvent(label, state, record.seconds if state != RUNNING else 0.0))
+
+
+def _failure(records: list[TaskRecord], failure: BaseException, log_path: Path) -> KfpMlflowError:
+    """The error the run ends with: the first step that failed for a reason of its own."""
+    hint = f"full log: {log_path}"
+    failed = sorted(
+        (r for r in records if r.state == FAILED and r.error is not None),
+        key=lambda r: (r.error.error_class == PipelineStoppedError.__name__, r.ended or 0),  # type: ignore[union-attr]
+    )
+    if failed:
+        first = failed[0]
+        assert first.error is not None
+        return StepFailedError(
+            f"step {first.label or first.task} failed: {first.error.message}",
+            hint=first.error.hint or hint,
+            exit_code=first.error.exit_code,
+        )
+    vanished = [r for r in records if r.state == RUNNING]
+    if vanished:
+        task = vanished[0]
+        return StepFailedError(
+            f"step {task.label or task.task} ended without reporting after "
+            f"{task.seconds:.0f}s: the process was killed (e.g. SIGKILL by the out-of-memory "
+            "killer)",
+            hint=f"give it more memory or less data; {hint}",
+        )
+    # A task that is not a kfp-mlflow component failed; kfp.local names it in its exception.
+    return StepFailedError(f"a task failed: {_plain(str(failure))}", hint=hint)
+
+
+def _plain(text: str) -> str:
+    import re
+
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+def _decision(records: list[TaskRecord]) -> Decision | None:
+    """The register step's decision, read from its output's contract record."""
+    for record in reversed(records):
+        if record.state != SUCCEEDED:
+            continue
+        for output in record.outputs.values():
+            metadata = output.get("metadata", {})
+            if metadata.get(CONTRACT_KEY) == Decision.CONTRACT:
+                return Decision.from_metadata(
+                    metadata, input_name="decision", consumer="kfp-mlflow run"
+                )
+    return None
+
+
+def _close_parents(kfp_run_ids: set[str], error: KfpMlflowError | None, settings: Settings) -> None:
+    """End each parent run with the final state, as the exit handler does on a cluster, for
+    pipelines that have none. Idempotent; best effort (the run's verdict is already known)."""
+    from kfp_mlflow.tracking import close_parent_run
+
+    state = "SUCCEEDED" if error is None else "FAILED"
+    for kfp_run_id in kfp_run_ids:
+        with contextlib.suppress(KfpMlflowError):
+            close_parent_run(kfp_run_id, state, str(error or ""), settings)
+
+
+def _count_killed(status_dir: Path, settings: Settings) -> int:
+    """How many MLflow runs of this pipeline run are KILLED (by the runner or by the tasks)."""
+    from kfp_mlflow.tracking import end_open_runs, runs_of
+
+    kfp_run_ids = {record.kfp_run_id for record in read_records(status_dir)}
+    with contextlib.suppress(KfpMlflowError):
+        end_open_runs(kfp_run_ids, "KILLED", settings)
+        return sum(1 for run in runs_of(kfp_run_ids, settings) if run.info.status == "KILLED")
+    return 0
+
+
+@contextlib.contextmanager
+def _stop_on_interrupt(status_dir: Path, settings: Settings) -> Iterator[None]:
     """On Ctrl-C, mark this run's MLflow runs KILLED at once, then interrupt as usual.
 
     kfp.local answers a KeyboardInterrupt by draining its queue of tasks; with the parent run
@@ -205,8 +317,11 @@ def _stop_on_interrupt(experiment: str, started_ms: int) -> Iterator[None]:
         return
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
+        from kfp_mlflow.tracking import end_open_runs
+
+        kfp_run_ids = {record.kfp_run_id for record in read_records(status_dir)}
         with contextlib.suppress(Exception):
-            kill_open_runs(experiment, started_ms, get_settings())
+            end_open_runs(kfp_run_ids, "KILLED", settings)
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGINT, interrupt)
@@ -214,25 +329,3 @@ def _stop_on_interrupt(experiment: str, started_ms: int) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def failure_message(run: LocalRun) -> PipelineRunError:
-    """The error a failed run ends with: the failing step and the error it raised."""
-    failed = [e.task for e in run.events if e.status == "FAILURE"]
-    reason = _error_from_log(run.log_path) or "see the log"
-    task = failed[0] if failed else "a task"
-    return PipelineRunError(f"step {task} failed: {reason}", hint=f"full log: {run.log_path}")
-
-
-def _error_from_log(log_path: Path) -> str | None:
-    """The last exception line a task printed (our errors are one line by design)."""
-    pattern = re.compile(
-        r"kfp_mlflow\.exceptions\.(\w+): (.*)$|^\s*([\w.]+(?:Error|Exception)): (.*)$"
-    )
-    found = None
-    for line in _ANSI.sub("", log_path.read_text(errors="replace")).splitlines():
-        if match := pattern.search(line.strip()):
-            found = match.group(2) or f"{match.group(3)}: {match.group(4)}"
-            if match.group(1):
-                break
-    return found

@@ -113,6 +113,10 @@ class Settings(BaseSettings):
         default=Path(".kfp-mlflow"),
         description="Local runs: pipeline root, local MLflow store and server log.",
     )
+    status_dir: Path | None = Field(
+        default=None,
+        description="Local runs: where each task writes its status record (set by the runner).",
+    )
     local_server_port: int = Field(
         default=0, ge=0, le=65535, description="Local MLflow server port; 0 picks a free one."
     )

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kfp_mlflow.exceptions import InterruptedRunError, TrackingError
+from kfp_mlflow.exceptions import PipelineStoppedError, TrackingError
 from kfp_mlflow.provenance import provenance_tags
 from kfp_mlflow.settings import Settings, get_settings
 
@@ -121,20 +121,31 @@ def experiment_id_for(client: MlflowClient, name: str, settings: Settings) -> st
             return str(experiment.experiment_id)
 
 
-def find_parent_run(client: MlflowClient, experiment_id: str, kfp_run_id: str) -> str | None:
-    """The parent run of KFP run ``kfp_run_id``, if one was opened."""
+def find_parent_runs(client: MlflowClient, experiment_id: str, kfp_run_id: str) -> list[Any]:
+    """The parent runs opened for KFP run ``kfp_run_id``, oldest first (normally one)."""
     runs = client.search_runs(
         [experiment_id],
         filter_string=(
             f"tags.`{TAG_KFP_RUN_ID}` = '{kfp_run_id}' and tags.`{TAG_ROLE}` = '{ROLE_PIPELINE}'"
         ),
-        max_results=1,
+        max_results=50,
     )
-    return runs[0].info.run_id if runs else None
+    return sorted(runs, key=lambda run: (run.info.start_time, run.info.run_id))
 
 
-def open_parent_run(experiment_name: str, kfp: KfpContext, settings: Settings | None = None) -> str:
-    """Get or create the parent run of this pipeline run (idempotent: a retried task reuses it)."""
+def find_parent_run(client: MlflowClient, experiment_id: str, kfp_run_id: str) -> str | None:
+    """The parent run of KFP run ``kfp_run_id``, if one was opened."""
+    runs = find_parent_runs(client, experiment_id, kfp_run_id)
+    return str(runs[0].info.run_id) if runs else None
+
+
+def open_parent_run(kfp: KfpContext, settings: Settings | None = None) -> str:
+    """Get or create the parent run of this pipeline run.
+
+    Idempotent (a retried task reuses it) and safe when tasks start in parallel: MLflow has no
+    unique constraint on tags, so a task that created a parent reads again, and if an older
+    parent exists it deletes its own and joins that one. Every task agrees on the oldest.
+    """
     settings = settings or get_settings()
     client = tracking_client(settings)
     if settings.injected_run_id:
@@ -142,32 +153,39 @@ def open_parent_run(experiment_name: str, kfp: KfpContext, settings: Settings | 
         with mlflow_errors("read the injected run"):
             injected = client.get_run(settings.injected_run_id)
         return str(injected.data.tags.get(TAG_PARENT, settings.injected_run_id))
-    experiment_id = experiment_id_for(client, experiment_name, settings)
+    experiment_id = experiment_id_for(client, settings.experiment_name, settings)
     with mlflow_errors("open the pipeline's parent run"):
         existing = find_parent_run(client, experiment_id, kfp.run_id)
         if existing:
             return existing
         tags = {**kfp.tags(settings), **provenance_tags(settings), TAG_ROLE: ROLE_PIPELINE}
-        run = client.create_run(
-            experiment_id, run_name=kfp.run_name or f"kfp-{kfp.run_id}", tags=tags
+        mine = str(
+            client.create_run(
+                experiment_id, run_name=kfp.run_name or f"kfp-{kfp.run_id}", tags=tags
+            ).info.run_id
         )
-    return str(run.info.run_id)
+        oldest = find_parent_run(client, experiment_id, kfp.run_id) or mine
+        if oldest != mine:
+            client.delete_run(mine)
+    return oldest
 
 
 @dataclass
 class TaskRun:
-    """The run one task logs into; values are buffered and sent in one batch."""
+    """The run one task logs into; values are buffered and sent in one batch at the end."""
 
     client: MlflowClient
     run_id: str
     parent_run_id: str
     experiment_id: str
+    kfp: KfpContext
+    step: str
     params: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
 
     def log_params(self, values: dict[str, Any]) -> None:
-        self.params.update({key: str(value) for key, value in values.items()})
+        self.params.update({key: _param_text(value) for key, value in values.items()})
 
     def log_metrics(self, values: dict[str, float]) -> None:
         self.metrics.update({key: float(value) for key, value in values.items()})
@@ -175,12 +193,37 @@ class TaskRun:
     def set_tags(self, values: dict[str, Any]) -> None:
         self.tags.update({key: str(value) for key, value in values.items()})
 
+    def log_artifact(self, local_path: str, artifact_path: str | None = None) -> None:
+        """Upload a file or a directory to this run's artifacts (immediately)."""
+        import os
+
+        with mlflow_errors(f"upload {local_path}"):
+            if os.path.isdir(local_path):
+                self.client.log_artifacts(self.run_id, local_path, artifact_path)
+            else:
+                self.client.log_artifact(self.run_id, local_path, artifact_path)
+
+    def log_dict(self, value: dict[str, Any], artifact_file: str) -> None:
+        with mlflow_errors(f"upload {artifact_file}"):
+            self.client.log_dict(self.run_id, value, artifact_file)
+
     def flush(self) -> None:
         """Send everything buffered in one ``log_batch`` call (chunked by the client)."""
         log_values(
             self.client, self.run_id, params=self.params, metrics=self.metrics, tags=self.tags
         )
         self.params, self.metrics, self.tags = {}, {}, {}
+
+
+# MLflow keeps a param value up to 6,000 characters; a longer one is a design smell anyway.
+_MAX_PARAM_CHARS = 500
+
+
+def _param_text(value: Any) -> str:
+    import json
+
+    text = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
+    return text if len(text) <= _MAX_PARAM_CHARS else text[: _MAX_PARAM_CHARS - 1] + "…"
 
 
 def log_values(
@@ -206,18 +249,56 @@ def log_values(
         )
 
 
+_ACTIVE: list[TaskRun] = []
+_IDENTITY: list[KfpContext] = []
+
+
+@contextmanager
+def kfp_identity(kfp: KfpContext) -> Iterator[KfpContext]:
+    """Make ``kfp`` the identity :func:`current_kfp` returns while the block runs."""
+    _IDENTITY.append(kfp)
+    try:
+        yield kfp
+    finally:
+        _IDENTITY.remove(kfp)
+
+
+def current_kfp() -> KfpContext:
+    """The KFP run and task the executing task belongs to (inside a kfp-mlflow component)."""
+    if not _IDENTITY:
+        raise TrackingError(
+            "no KFP identity is known here",
+            hint="call current_kfp() inside a component made with kfp_mlflow.component",
+        )
+    return _IDENTITY[-1]
+
+
+def current_run() -> TaskRun:
+    """The MLflow run of the task being executed (inside a ``kfp_mlflow.component`` task)."""
+    if not _ACTIVE:
+        raise TrackingError(
+            "no kfp-mlflow task run is active",
+            hint="call current_run() inside a component made with kfp_mlflow.component",
+        )
+    return _ACTIVE[-1]
+
+
 @contextmanager
 def task_run(
     *,
     step: str,
-    parent_run_id: str,
     kfp: KfpContext,
     run_name: str | None = None,
     settings: Settings | None = None,
 ) -> Iterator[TaskRun]:
-    """The child run of one task; FAILED (with its parent) if the body raises, else FINISHED."""
+    """The child run of one task under the pipeline's parent run (found or created).
+
+    FAILED (with its parent) if the body raises, KILLED on an interrupt, else FINISHED. While the
+    body runs, :func:`current_run` returns it.
+    """
     settings = settings or get_settings()
     client = tracking_client(settings)
+    parent_run_id = open_parent_run(kfp, settings)
     tags = {
         **kfp.tags(settings),
         **provenance_tags(settings),
@@ -229,12 +310,12 @@ def task_run(
     with mlflow_errors(f"open the {step} run"):
         if owned:
             parent = client.get_run(parent_run_id)
-            if parent.info.status == "KILLED":
-                # The pipeline was stopped: a task that kfp.local (or a retry) still launches
-                # must do nothing, least of all register a model.
-                raise InterruptedRunError(
-                    f"not starting {step}: the pipeline run was stopped "
-                    f"(MLflow parent run {parent_run_id} is KILLED)"
+            if parent.info.status in ("KILLED", "FAILED"):
+                # The pipeline was stopped or already failed: a task that kfp.local (or a retry)
+                # still launches must do nothing, least of all register a model.
+                raise PipelineStoppedError(
+                    f"not starting {step}: the pipeline run already ended "
+                    f"(MLflow parent run {parent_run_id} is {parent.info.status})"
                 )
             experiment_id = str(parent.info.experiment_id)
             run = client.create_run(
@@ -246,9 +327,10 @@ def task_run(
         else:
             run_id = str(settings.injected_run_id)
             experiment_id = str(settings.injected_experiment_id or "")
-    task = TaskRun(client, run_id, parent_run_id, experiment_id)
+    task = TaskRun(client, run_id, parent_run_id, experiment_id, kfp, step)
     if not owned:
         task.set_tags(tags)
+    _ACTIVE.append(task)
     try:
         yield task
     except BaseException as error:
@@ -257,6 +339,8 @@ def task_run(
         interrupted = isinstance(error, KeyboardInterrupt | SystemExit)
         _fail(task, owned, message, "KILLED" if interrupted else "FAILED")
         raise
+    finally:
+        _ACTIVE.remove(task)
     task.flush()
     if owned:
         with mlflow_errors(f"end the {step} run"):
@@ -269,7 +353,8 @@ def _fail(task: TaskRun, owned: bool, message: str, status: str) -> None:
         task.flush()
         if owned:
             task.client.set_terminated(task.run_id, status)
-            task.client.set_tag(task.parent_run_id, TAG_ERROR, message)
+            if not task.client.get_run(task.parent_run_id).data.tags.get(TAG_ERROR):
+                task.client.set_tag(task.parent_run_id, TAG_ERROR, message)
             task.client.set_terminated(task.parent_run_id, status)
     except Exception:
         pass
@@ -287,29 +372,53 @@ def end_parent_run(
         client.set_terminated(parent_run_id, _FINAL_STATUS.get(state.upper(), "FAILED"))
 
 
-def kill_open_runs(experiment_name: str, since_ms: int, settings: Settings | None = None) -> int:
-    """End as KILLED this machine's local runs still RUNNING since ``since_ms`` (an interrupted
-    local pipeline has no exit handler to do it). Returns how many were ended."""
+def end_open_runs(kfp_run_ids: set[str], status: str, settings: Settings | None = None) -> set[str]:
+    """End as ``status`` every run of these KFP runs still RUNNING; the ids it ended.
+
+    Only runs tagged with one of ``kfp_run_ids`` are touched, so a concurrent pipeline's runs
+    never are.
+    """
+    if not kfp_run_ids:
+        return set()
     settings = settings or get_settings()
     client = tracking_client(settings)
-    with mlflow_errors("end the interrupted runs"):
-        experiment = client.get_experiment_by_name(experiment_name)
+    ended: set[str] = set()
+    with mlflow_errors("end the pipeline's open runs"):
+        experiment = client.get_experiment_by_name(settings.experiment_name)
         if experiment is None:
-            return 0
-        open_runs = client.search_runs(
-            [experiment.experiment_id],
-            filter_string=(
-                f"attributes.status = 'RUNNING' and attributes.start_time >= {since_ms} "
-                "and tags.`kfp_mlflow.runner` = 'local'"
-            ),
-        )
-        for run in open_runs:
-            client.set_terminated(run.info.run_id, "KILLED")
-    return len(open_runs)
+            return ended
+        for kfp_run_id in sorted(kfp_run_ids):
+            open_runs = client.search_runs(
+                [experiment.experiment_id],
+                filter_string=(
+                    f"attributes.status = 'RUNNING' and tags.`{TAG_KFP_RUN_ID}` = '{kfp_run_id}'"
+                ),
+            )
+            for run in open_runs:
+                client.set_terminated(run.info.run_id, status)
+                ended.add(str(run.info.run_id))
+    return ended
+
+
+def runs_of(kfp_run_ids: set[str], settings: Settings | None = None) -> list[Any]:
+    """Every MLflow run (parent and children) tagged with one of these KFP run ids."""
+    settings = settings or get_settings()
+    client = tracking_client(settings)
+    with mlflow_errors("read the pipeline's runs"):
+        experiment = client.get_experiment_by_name(settings.experiment_name)
+        if experiment is None:
+            return []
+        return [
+            run
+            for kfp_run_id in sorted(kfp_run_ids)
+            for run in client.search_runs(
+                [experiment.experiment_id],
+                filter_string=f"tags.`{TAG_KFP_RUN_ID}` = '{kfp_run_id}'",
+            )
+        ]
 
 
 def close_parent_run(
-    experiment_name: str,
     kfp_run_id: str,
     state: str,
     error_message: str = "",
@@ -317,14 +426,14 @@ def close_parent_run(
 ) -> str | None:
     """End the parent run with the pipeline's final state; fail children left RUNNING.
 
-    Runs as the pipeline's exit handler, so it also covers tasks that died without a word
-    (evicted pod, OOM kill, cancelled run).
+    Runs as the pipeline's exit handler (and after a local run), so it also covers tasks that
+    died without a word (evicted pod, OOM kill, cancelled run). Idempotent.
     """
     settings = settings or get_settings()
     if settings.injected_run_id:
         return None  # KFP's integration ends the runs it made
     client = tracking_client(settings)
-    experiment_id = experiment_id_for(client, experiment_name, settings)
+    experiment_id = experiment_id_for(client, settings.experiment_name, settings)
     status = _FINAL_STATUS.get(state.upper(), "FAILED")
     with mlflow_errors("close the pipeline's parent run"):
         parent_run_id = find_parent_run(client, experiment_id, kfp_run_id)
@@ -336,10 +445,11 @@ def close_parent_run(
         )
         for child in stale:
             client.set_terminated(child.info.run_id, "KILLED" if status == "KILLED" else "FAILED")
+        parent = client.get_run(parent_run_id)
+        if parent.info.status != "RUNNING":
+            return str(parent_run_id)  # a failing step (or an earlier close) already ended it
         # The failing step already recorded its own error; KFP's ("Task x failed.") says less.
-        if status != "FINISHED" and error_message:
-            recorded = client.get_run(parent_run_id).data.tags.get(TAG_ERROR)
-            if not recorded:
-                client.set_tag(parent_run_id, TAG_ERROR, error_message[:_MAX_TAG_CHARS])
+        if status != "FINISHED" and error_message and not parent.data.tags.get(TAG_ERROR):
+            client.set_tag(parent_run_id, TAG_ERROR, error_message[:_MAX_TAG_CHARS])
     end_parent_run(client, parent_run_id, state, settings)
     return str(parent_run_id)

@@ -18,23 +18,47 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_public_api_is_pinned():
     assert kfp_mlflow.__all__ == [
+        "Components",
         "ConfigError",
+        "ContractError",
         "DataError",
+        "DatasetInfo",
+        "Decision",
+        "EvaluationInfo",
+        "KfpContext",
         "KfpMlflowError",
         "LocalMlflowServer",
+        "LocalRun",
+        "MetricSpec",
+        "ModelInfo",
         "PipelineRunError",
         "Policy",
         "PromotionError",
         "Settings",
+        "StepFailedError",
+        "TaskRun",
+        "TrackedComponent",
         "TrackingError",
         "__version__",
         "build_training_pipeline",
+        "check_arguments",
         "compile_pipeline",
+        "component",
+        "current_kfp",
+        "current_run",
+        "evaluate",
+        "exit_handler",
         "get_settings",
+        "load_components",
+        "load_pipeline",
+        "preprocess",
         "promote",
+        "publish_model",
+        "register",
         "run_local",
+        "train",
     ]
-    assert set(kfp_mlflow.__all__) == {"__version__", *kfp_mlflow._EXPORTS}
+    assert set(kfp_mlflow.__all__) == {"__version__", *kfp_mlflow._EXPORTS, *kfp_mlflow._COMPONENTS}
     for name in kfp_mlflow.__all__:
         assert getattr(kfp_mlflow, name) is not None
 

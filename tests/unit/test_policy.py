@@ -58,16 +58,31 @@ def test_threshold_parsing_accepts_scientific_notation():
 
 
 def test_ties_on_the_primary_metric_fall_to_the_other_metrics():
+    from kfp_mlflow.contracts import EvaluationInfo
     from kfp_mlflow.steps.register import rank
 
+    def evaluation(name: str, **metrics: float) -> EvaluationInfo:
+        return EvaluationInfo(
+            candidate=name, family="f", task="classification", metrics=metrics,
+            directions={}, train_run_id="t", evaluate_run_id="e", dataset_digest="d",
+        )  # fmt: skip
+
     evaluations = [
-        {"candidate": "a", "metrics": {"roc_auc": 1.0, "log_loss": 0.10, "accuracy": 1.0}},
-        {"candidate": "b", "metrics": {"roc_auc": 1.0, "log_loss": 0.01, "accuracy": 1.0}},
-        {"candidate": "c", "metrics": {"roc_auc": 0.9, "log_loss": 0.001, "accuracy": 1.0}},
+        evaluation("a", roc_auc=1.0, log_loss=0.10, accuracy=1.0),
+        evaluation("b", roc_auc=1.0, log_loss=0.01, accuracy=1.0),
+        evaluation("c", roc_auc=0.9, log_loss=0.001, accuracy=1.0),
     ]
     passing, rejected = rank(evaluations, Policy.for_task("classification"))
-    assert [e["candidate"] for e in passing] == ["b", "a", "c"]
+    assert [e.candidate for e in passing] == ["b", "a", "c"]
     assert rejected == {}
     regression = Policy.for_task("regression", primary_metric="r2")
     key = regression.rank_key({"r2": 0.5, "rmse": 3.0, "mae": 2.0})
     assert key == (-0.5, 3.0, 2.0)
+
+
+def test_custom_metrics_declare_their_direction():
+    policy = Policy.for_task("regression", "mape", ["mape<=0.4"], 0.0, {"mape": "min"})
+    assert (policy.metric, policy.direction) == ("mape", "min")
+    assert policy.rank_key({"mape": 0.2, "rmse": 3.0})[0] == 0.2
+    with pytest.raises(ConfigError, match="'mape' is not a regression metric"):
+        Policy.for_task("regression", "mape")

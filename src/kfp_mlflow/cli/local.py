@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,8 +20,22 @@ server_app = typer.Typer(help="The local MLflow server that `run` starts.", no_a
 app.add_typer(server_app, name="server")
 
 
+PipelineRef = Annotated[
+    str | None,
+    typer.Option(
+        "--pipeline",
+        help="A pipeline of your own: file.py:name or module:name (default: the training one).",
+    ),
+]
+Args = Annotated[
+    list[str] | None,
+    typer.Option("--arg", help="Any pipeline parameter, name=value (JSON values; repeatable)."),
+]
+
+
 @app.command()
 def run(
+    pipeline: PipelineRef = None,
     data: Annotated[
         str | None, typer.Option(help="CSV/Parquet path, s3:// or sklearn:// URI.")
     ] = None,
@@ -35,64 +50,86 @@ def run(
     ] = None,
     min_improvement: Annotated[float | None, typer.Option(help="Margin over @champion.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for the split and the models.")] = None,
+    arg: Args = None,
 ) -> None:
-    """Run the training pipeline locally (kfp.local) against MLflow; print the outcome."""
-    from kfp_mlflow.runner import failure_message, run_local
+    """Run a pipeline locally (kfp.local) against MLflow; print the outcome."""
+    from kfp_mlflow.pipeline_loading import load_pipeline
+    from kfp_mlflow.runner import run_local
 
     settings = get_settings()
     arguments = _arguments(
         data=data, target=target, task=task, model_name=model_name,
         primary_metric=primary_metric, thresholds=threshold,
         min_improvement=min_improvement, seed=seed,
-    )  # fmt: skip
-    if data and "://" not in data and not Path(data).is_file():
+    ) | _pairs(arg)  # fmt: skip
+    if data and "://" not in data and not Path(data).exists():
         raise ConfigError(f"--data: file not found: {data}", hint="give a CSV or Parquet path")
-    console.print("[bold]kfp-mlflow[/] training pipeline, local run")
-    result = run_local(arguments, settings, on_event=_print_event)
+    graph = load_pipeline(pipeline, settings)
+    # Bound to today's stdout: while the pipeline runs, kfp.local's own output is redirected.
+    progress = Console(file=sys.stdout, highlight=False)
+    started: list[bool] = []
+
+    def report(event: Any) -> None:
+        if not started:  # after the arguments were checked and the server answered
+            started.append(True)
+            progress.print(f"[bold]kfp-mlflow[/] {graph.name}, local run")
+        _print_event(progress, event)
+
+    result = run_local(graph, arguments, settings, on_event=report)
     console.print(f"MLflow UI: [link={result.tracking_uri}]{result.tracking_uri}[/]")
-    if not result.succeeded:
-        raise failure_message(result)
-    assert result.decision is not None
-    _print_summary(result.decision, result.seconds)
+    result.raise_for_failure()
+    if result.decision is not None:
+        _print_summary(result.decision)
+    console.print(f"Done in {result.seconds:.1f}s.")
 
 
 def _arguments(**overrides: Any) -> dict[str, Any]:
     return {key: value for key, value in overrides.items() if value not in (None, [])}
 
 
-def _print_event(event: Any) -> None:
+def _pairs(pairs: list[str] | None) -> dict[str, Any]:
+    """``name=value`` pairs; values are JSON when they parse as JSON, else text."""
+    values: dict[str, Any] = {}
+    for pair in pairs or []:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"--arg: {pair!r} is not name=value", hint="e.g. --arg seed=7")
+        try:
+            values[name] = json.loads(raw)
+        except ValueError:
+            values[name] = raw
+    return values
+
+
+def _print_event(out: Console, event: Any) -> None:
     if event.status == "RUNNING":
         return
-    mark = "[green]✓[/]" if event.status == "SUCCESS" else "[red]✗[/]"
-    console.print(f"  {mark} {event.task:<22} {event.seconds:6.1f}s")
+    mark = "[green]✓[/]" if event.status == "SUCCEEDED" else "[red]✗[/]"
+    out.print(f"  {mark} {event.task:<36} {event.seconds:6.1f}s")
 
 
-def _print_summary(decision: dict[str, Any], seconds: float) -> None:
-    metric = decision["metric"]
-    better = "lower" if decision["direction"] == "min" else "higher"
-    table = Table(title=f"Candidates ({metric}: {better} is better)")
-    names = sorted({k for c in decision["candidates"] for k in c["metrics"]})
+def _print_summary(decision: Any) -> None:
+    better = "lower" if decision.direction == "min" else "higher"
+    table = Table(title=f"Candidates ({decision.metric}: {better} is better)")
+    names = sorted({k for c in decision.candidates for k in c["metrics"]})
     table.add_column("candidate")
     for name in names:
         table.add_column(name, justify="right")
     table.add_column("gate")
-    for candidate in decision["candidates"]:
-        label = candidate["candidate"] + (
-            " ★" if candidate["candidate"] == decision["winner"] else ""
-        )
+    for candidate in decision.candidates:
+        label = candidate["candidate"] + (" ★" if candidate["candidate"] == decision.winner else "")
         values = [f"{candidate['metrics'].get(n, float('nan')):.4g}" for n in names]
-        table.add_row(label, *values, decision["rejected"].get(candidate["candidate"], "passed"))
+        table.add_row(label, *values, decision.rejected.get(candidate["candidate"], "passed"))
     console.print(table)
-    console.print(f"Winner: [bold]{decision['winner'] or 'none'}[/]")
-    console.print(f"Decision: {decision['reason']}")
-    if decision["registered_version"]:
-        verdict = "[green]promoted to @champion[/]" if decision["promoted"] else "not promoted"
+    console.print(f"Winner: [bold]{decision.winner or 'none'}[/]")
+    console.print(f"Decision: {decision.reason}")
+    if decision.registered_version:
+        verdict = "[green]promoted to @champion[/]" if decision.promoted else "not promoted"
         console.print(
-            f"Registered [bold]{decision['model_name']}[/] version "
-            f"{decision['registered_version']}: {verdict} "
-            f"(@champion is v{decision['champion_version']})"
+            f"Registered [bold]{decision.model_name}[/] version "
+            f"{decision.registered_version}: {verdict} "
+            f"(@champion is v{decision.champion_version})"
         )
-    console.print(f"Done in {seconds:.1f}s.")
 
 
 @app.command("compile")
@@ -101,8 +138,9 @@ def compile_(
         Path, typer.Option("-o", "--output", help="Where to write the IR YAML.")
     ] = Path("pipeline.yaml"),
     image: Annotated[str | None, typer.Option(help="Component image (pinned tag).")] = None,
+    pipeline: PipelineRef = None,
 ) -> None:
-    """Compile the training pipeline to KFP IR YAML (uploadable in the Kubeflow UI)."""
+    """Compile a pipeline (default: the training one) to KFP IR YAML for the Kubeflow UI."""
     from kfp_mlflow.compiling import compile_pipeline
 
     settings = get_settings()
@@ -110,7 +148,7 @@ def compile_(
         if image.endswith(":latest") or ":" not in image.rsplit("/", 1)[-1]:
             raise ConfigError(f"--image: {image!r} is not pinned", hint="give a version tag")
         settings = settings.model_copy(update={"image": image})
-    path = compile_pipeline(output, settings)
+    path = compile_pipeline(output, settings, pipeline=pipeline)
     console.print(f"Wrote {path} (image {settings.image})")
 
 

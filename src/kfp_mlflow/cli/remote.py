@@ -107,6 +107,13 @@ def _connection(**options: Any) -> Any:
 def submit(
     *,
     package: Package = None,
+    pipeline: Annotated[
+        str | None,
+        typer.Option(
+            "--pipeline",
+            help="A pipeline of your own to compile and submit: file.py:name or module:name.",
+        ),
+    ] = None,
     param: Params = None,
     experiment: Experiment = None,
     run_name: Annotated[str | None, typer.Option("--run-name", rich_help_panel=_RUN)] = None,
@@ -140,6 +147,7 @@ def submit(
     result = submit_pipeline(
         connection,
         package=package,
+        pipeline=pipeline,
         params=list(param or []),
         experiment=experiment,
         run_name=run_name,

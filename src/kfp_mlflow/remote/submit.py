@@ -15,6 +15,7 @@ from kfp_mlflow.remote.mlflow_link import find_mlflow_experiment_id, run_descrip
 from kfp_mlflow.remote.package import PipelinePackage
 from kfp_mlflow.remote.versions import ensure_experiment, ensure_pipeline_version
 from kfp_mlflow.settings import Settings, get_settings
+from kfp_mlflow.validation import check_arguments
 
 # The training pipeline's parameter naming the MLflow experiment (pipelines/training.py).
 EXPERIMENT_PARAMETER = "experiment_name"
@@ -47,13 +48,18 @@ def session_for(
     return (connection or KfpConnection.from_settings(settings)).open()
 
 
-def load_package(package: Path | None, settings: Settings, workdir: Path) -> PipelinePackage:
-    """The given compiled package, or the training pipeline compiled now into ``workdir``."""
+def load_package(
+    package: Path | None, settings: Settings, workdir: Path, pipeline: Any = None
+) -> PipelinePackage:
+    """The given compiled package, or ``pipeline`` (default: the training pipeline) compiled
+    now into ``workdir``."""
     if package is not None:
         return PipelinePackage.load(Path(package))
     from kfp_mlflow.compiling import compile_pipeline
 
-    return PipelinePackage.load(compile_pipeline(workdir / "pipeline.yaml", settings))
+    return PipelinePackage.load(
+        compile_pipeline(workdir / "pipeline.yaml", settings, pipeline=pipeline)
+    )
 
 
 def mlflow_run_settings(
@@ -90,6 +96,7 @@ def submit_pipeline(
     connection: KfpConnection | KfpSession | None = None,
     *,
     package: Path | None = None,
+    pipeline: Any = None,
     params: list[str] | dict[str, Any] | None = None,
     experiment: str | None = None,
     run_name: str | None = None,
@@ -98,16 +105,22 @@ def submit_pipeline(
     service_account: str | None = None,
     settings: Settings | None = None,
 ) -> SubmitResult:
-    """Compile (or take ``package``), upload if new, and start a run. Returns at once."""
+    """Compile ``pipeline`` (a pipeline or a ``file.py:name`` reference; default: the training
+    pipeline) or take ``package``, upload if new, and start a run. Returns at once."""
     from kfp_server_api import V2beta1PipelineVersionReference, V2beta1Run, V2beta1RuntimeConfig
 
     settings = settings or get_settings()
     use_plugin = settings.kfp_mlflow_plugin if mlflow_plugin is None else mlflow_plugin
     with tempfile.TemporaryDirectory(prefix="kfp-mlflow-submit-") as tmp:
-        pkg = load_package(package, settings, Path(tmp))
-        # Parse before connecting: a typo in --param fails without touching the cluster.
+        pkg = load_package(package, settings, Path(tmp), pipeline)
+        # Parse and check before connecting: a typo in --param fails without touching the
+        # cluster.
         arguments, plugins_input = mlflow_run_settings(
             pkg, pkg.parse_arguments(params or []), mlflow_experiment, use_plugin
+        )
+        check_arguments(
+            {**{k: v.get("defaultValue") for k, v in pkg.parameters.items()}, **arguments},
+            import_metrics=False,
         )
         session = session_for(connection, settings)
         experiment_name = experiment or settings.kfp_experiment
@@ -118,6 +131,7 @@ def submit_pipeline(
         mlflow_experiment
         or arguments.get(EXPERIMENT_PARAMETER)
         or _default(pkg, EXPERIMENT_PARAMETER)
+        or settings.experiment_name
     )
     mlflow_id = find_mlflow_experiment_id(settings, mlflow_name) if mlflow_name else None
     description = (

@@ -11,90 +11,115 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kfp_mlflow.evaluation import feature_importance, plot, score
+from kfp_mlflow.contracts import DatasetInfo, EvaluationInfo, ModelInfo
+from kfp_mlflow.evaluation import (
+    METRIC_DIRECTIONS,
+    Direction,
+    MetricSpec,
+    feature_importance,
+    plot,
+    score,
+)
+from kfp_mlflow.exceptions import ContractError
 from kfp_mlflow.modeling import as_model_input
 from kfp_mlflow.settings import Settings, get_settings
-from kfp_mlflow.tracking import KfpContext, TaskRun, mlflow_errors, run_link, task_run
+from kfp_mlflow.tracking import TaskRun, mlflow_errors, run_link
 
 
 @dataclass(frozen=True)
 class EvaluateResult:
-    metrics: dict[str, float]
-    evaluation: dict[str, Any]
+    evaluation: EvaluationInfo
     confusion_matrix: tuple[list[str], list[list[int]]] | None
     roc_curve: tuple[list[float], list[float], list[float]] | None
 
 
+def load_scorer(model_dir: str) -> Any:
+    """Any MLflow model as something ``score`` can use: the framework's own object when it has
+    the scikit-learn API (so classifiers give probabilities), else the pyfunc model."""
+    import mlflow.pyfunc
+
+    pyfunc = mlflow.pyfunc.load_model(model_dir)
+    try:
+        raw = pyfunc.get_raw_model()
+    except Exception:  # flavors without a raw model (custom pyfunc)
+        raw = None
+    return raw if raw is not None and hasattr(raw, "predict") else pyfunc
+
+
 def run_evaluate(
+    run: TaskRun,
     *,
     model_dir: str,
-    model_metadata: dict[str, Any],
+    model: ModelInfo,
     test_path: str,
-    test_metadata: dict[str, Any],
-    target: str,
-    task: str,
-    parent_run_id: str,
-    kfp: KfpContext,
+    dataset: DatasetInfo,
     evaluation_path: str,
     report_path: str,
     importance_path: str | None = None,
     plot_path: str | None = None,
+    extra_metrics: list[dict[str, Any]] | None = None,
     settings: Settings | None = None,
 ) -> EvaluateResult:
-    """Write the evaluation (JSON, read by register), a Markdown report, the feature importance
-    (CSV) and the plot (HTML embedding the PNG, which the KFP UI renders)."""
-    import mlflow.sklearn
+    """Score the model on the test split. Writes the evaluation (JSON, for people), a Markdown
+    report, the feature importance (CSV) and the plot (HTML embedding the PNG)."""
     import pandas as pd
 
     settings = settings or get_settings()
-    candidate = str(model_metadata.get("candidate", "model"))
-    with task_run(
-        step="evaluate",
-        parent_run_id=parent_run_id,
-        kfp=kfp,
-        run_name=f"evaluate-{candidate}",
-        settings=settings,
-    ) as run:
-        run.log_params({"candidate": candidate, "task": task})
-        run.set_tags(
-            {
-                "kfp_mlflow.candidate": candidate,
-                "kfp_mlflow.train_run_id": model_metadata.get("mlflow_run_id", ""),
-                "kfp_mlflow.dataset_digest": test_metadata.get("digest", ""),
-            }
+    specs = tuple(MetricSpec.parse(raw) for raw in extra_metrics or [])
+    if model.task != dataset.task:
+        raise ContractError(
+            f"evaluate: model {model.candidate!r} was trained for {model.task} but the test "
+            f"data is {dataset.task}",
+            hint="connect train and evaluate to splits of the same preprocess",
         )
-        model = mlflow.sklearn.load_model(model_dir)
-        frame = pd.read_parquet(test_path)
-        features = as_model_input(frame.drop(columns=[target]))
-        labels = frame[target]
-        scores = score(model, features, labels, task)
-        run.log_metrics(scores.metrics)
-        _log_figures(
-            run, model, features, labels, task, scores, candidate, importance_path, plot_path
-        )
-        evaluation = {
-            "candidate": candidate,
-            "family": model_metadata.get("family"),
-            "params": model_metadata.get("params", {}),
-            "task": task,
-            "metrics": scores.metrics,
-            "train_run_id": model_metadata.get("mlflow_run_id"),
-            "model_id": model_metadata.get("mlflow_model_id"),
-            "evaluate_run_id": run.run_id,
-            "dataset_digest": test_metadata.get("digest"),
-            # Artifact metadata is a protobuf Struct: the integer seed comes back as a double.
-            "seed": int(model_metadata["seed"]) if model_metadata.get("seed") is not None else None,
+    run.set_tags(
+        {
+            "kfp_mlflow.candidate": model.candidate,
+            "kfp_mlflow.train_run_id": model.train_run_id,
+            "kfp_mlflow.dataset_digest": dataset.digest,
+            "mlflow.runName": f"{run.step}-{model.candidate}",
         }
-        Path(evaluation_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(evaluation_path).write_text(json.dumps(evaluation, indent=2, sort_keys=True))
-        Path(report_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(report_path).write_text(_report(evaluation, settings, run.experiment_id))
-    return EvaluateResult(
+    )
+    run.log_params({"candidate": model.candidate, "task": dataset.task})
+    scorer = load_scorer(model_dir)
+    frame = pd.read_parquet(test_path)
+    features = as_model_input(frame.drop(columns=[dataset.target]))
+    labels = frame[dataset.target]
+    scores = score(scorer, features, labels, dataset.task, specs)
+    run.log_metrics(scores.metrics)
+    _log_figures(
+        run, scorer, features, labels, dataset.task, scores, model.candidate,
+        importance_path, plot_path,
+    )  # fmt: skip
+    evaluation = EvaluationInfo(
+        candidate=model.candidate,
+        family=model.family,
+        task=dataset.task,
+        params=model.params,
+        seed=model.seed,
         metrics=scores.metrics,
+        directions={
+            name: METRIC_DIRECTIONS[name] if name in METRIC_DIRECTIONS else _direction(specs, name)
+            for name in scores.metrics
+        },
+        train_run_id=model.train_run_id,
+        evaluate_run_id=run.run_id,
+        model_id=model.model_id,
+        dataset_digest=dataset.digest,
+    )
+    Path(evaluation_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(evaluation_path).write_text(json.dumps(evaluation.as_metadata(), indent=2))
+    Path(report_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(report_path).write_text(_report(evaluation, settings, run.experiment_id))
+    return EvaluateResult(
         evaluation=evaluation,
         confusion_matrix=scores.confusion_matrix,
         roc_curve=scores.roc_curve,
     )
+
+
+def _direction(specs: tuple[MetricSpec, ...], name: str) -> Direction:
+    return next(spec.direction for spec in specs if spec.name == name)
 
 
 def _log_figures(
@@ -112,7 +137,11 @@ def _log_figures(
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         csv = folder / "feature_importance.csv"
-        feature_importance(model, features, labels, task).to_csv(csv, index=False)
+        try:
+            feature_importance(model, features, labels, task).to_csv(csv, index=False)
+        except (TypeError, AttributeError, ValueError) as error:
+            # Permutation importance needs a scikit-learn-style estimator; say why it is absent.
+            csv.write_text(f"feature,importance_mean,importance_std\n# unavailable: {error}\n")
         kind = "predicted_vs_actual" if task == "regression" else "confusion_matrix"
         title = f"{name}: {kind.replace('_', ' ')}"
         png = plot(scores, labels, task, title, folder / f"{kind}.png")
@@ -136,14 +165,15 @@ def _embedded_png(png: Path, title: str) -> str:
     )
 
 
-def _report(evaluation: dict[str, Any], settings: Settings, experiment_id: str) -> str:
-    lines = [f"## Candidate `{evaluation['candidate']}` ({evaluation['family']})", ""]
+def _report(evaluation: EvaluationInfo, settings: Settings, experiment_id: str) -> str:
+    lines = [f"## Candidate `{evaluation.candidate}` ({evaluation.family})", ""]
     lines += ["| metric | value |", "|---|---|"]
-    lines += [f"| {k} | {v:.6g} |" for k, v in sorted(evaluation["metrics"].items())]
-    for label, key in (("training run", "train_run_id"), ("evaluation run", "evaluate_run_id")):
-        link = run_link(settings, experiment_id, str(evaluation[key]))
+    lines += [f"| {k} | {v:.6g} |" for k, v in sorted(evaluation.metrics.items())]
+    for label, run_id in (
+        ("training run", evaluation.train_run_id),
+        ("evaluation run", evaluation.evaluate_run_id),
+    ):
+        link = run_link(settings, experiment_id, run_id)
         lines.append("")
-        lines.append(
-            f"MLflow {label}: " + (f"[{evaluation[key]}]({link})" if link else str(evaluation[key]))
-        )
+        lines.append(f"MLflow {label}: " + (f"[{run_id}]({link})" if link else run_id))
     return "\n".join(lines) + "\n"

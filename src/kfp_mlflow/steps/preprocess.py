@@ -1,4 +1,4 @@
-"""Read and validate the dataset, split it deterministically, open the pipeline's parent run."""
+"""Read and validate the dataset and split it deterministically into train and test Parquet."""
 
 from __future__ import annotations
 
@@ -6,28 +6,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kfp_mlflow.contracts import DatasetInfo
 from kfp_mlflow.datasets import read_dataset, schema, split, validate
 from kfp_mlflow.settings import Settings, get_settings
-from kfp_mlflow.tracking import (
-    KfpContext,
-    TaskRun,
-    log_values,
-    mlflow_errors,
-    open_parent_run,
-    task_run,
-)
+from kfp_mlflow.tracking import TaskRun, log_values, mlflow_errors
 
 
 @dataclass(frozen=True)
 class PreprocessResult:
-    parent_run_id: str
-    task: str
-    digest: str
-    train_metadata: dict[str, Any]
-    test_metadata: dict[str, Any]
+    train: DatasetInfo
+    test: DatasetInfo
 
 
 def run_preprocess(
+    run: TaskRun,
     *,
     data: str,
     target: str,
@@ -35,70 +27,48 @@ def run_preprocess(
     seed: int,
     test_size: float,
     min_rows: int,
-    experiment_name: str,
-    kfp: KfpContext,
     train_path: str,
     test_path: str,
     settings: Settings | None = None,
 ) -> PreprocessResult:
-    """Write the train and test splits as Parquet; return their description."""
+    """Write the train and test splits as Parquet; return the record each one carries."""
     settings = settings or get_settings()
-    parent_run_id = open_parent_run(experiment_name, kfp, settings)
-    with task_run(
-        step="preprocess", parent_run_id=parent_run_id, kfp=kfp, settings=settings
-    ) as run:
-        pipeline_params = {
-            "data": data,
-            "target": target,
-            "task": task or "auto",
-            "seed": seed,
-            "test_size": test_size,
-            "min_rows": min_rows,
+    frame = read_dataset(data, settings)
+    resolved = validate(frame, target, task, min_rows)
+    parts = split(frame, target, resolved, seed, test_size)
+    for part, path in ((parts.train, train_path), (parts.test, test_path)):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        part.to_parquet(path, index=False)
+    _log_dataset(run, frame, data, target, parts.digest)
+    run.log_metrics(
+        {
+            "rows": len(parts.train) + len(parts.test),
+            "train_rows": len(parts.train),
+            "test_rows": len(parts.test),
+            "features": frame.shape[1] - 1,
         }
-        run.log_params(pipeline_params)
-        frame = read_dataset(data, settings)
-        resolved = validate(frame, target, task, min_rows)
-        parts = split(frame, target, resolved, seed, test_size)
-        for part, path in ((parts.train, train_path), (parts.test, test_path)):
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            part.to_parquet(path, index=False)
-        _log_dataset(run, frame, data, target, parts.digest)
-        run.log_metrics(
-            {
-                "rows": len(parts.train) + len(parts.test),
-                "train_rows": len(parts.train),
-                "test_rows": len(parts.test),
-                "features": frame.shape[1] - 1,
-            }
-        )
-        run.set_tags({"kfp_mlflow.dataset_digest": parts.digest, "kfp_mlflow.task_type": resolved})
-        # The parent shows the pipeline's inputs at a glance.
-        log_values(
-            run.client,
-            parent_run_id,
-            params={**pipeline_params, "task": resolved},
-            tags={"kfp_mlflow.dataset_digest": parts.digest, "kfp_mlflow.task_type": resolved},
-        )
-
-    def describe(role: str, rows: int) -> dict[str, Any]:
-        return {
-            "role": role,
-            "rows": rows,
-            "schema": schema(frame),
-            "target": target,
-            "task": resolved,
-            "source": data,
-            "digest": parts.digest,
-            "seed": seed,
-            "parent_run_id": parent_run_id,
-        }
-
-    return PreprocessResult(
-        parent_run_id=parent_run_id,
+    )
+    facts = {"kfp_mlflow.dataset_digest": parts.digest, "kfp_mlflow.task_type": resolved}
+    run.set_tags(facts)
+    # The parent shows the pipeline's inputs at a glance.
+    log_values(
+        run.client,
+        run.parent_run_id,
+        params={"data": data, "target": target, "task": resolved, "seed": seed},
+        tags=facts,
+    )
+    train = DatasetInfo(
+        role="train",
+        rows=len(parts.train),
+        target=target,
         task=resolved,
+        columns=schema(frame),
         digest=parts.digest,
-        train_metadata=describe("train", len(parts.train)),
-        test_metadata=describe("test", len(parts.test)),
+        source=data,
+        seed=seed,
+    )
+    return PreprocessResult(
+        train=train, test=train.model_copy(update={"role": "test", "rows": len(parts.test)})
     )
 
 

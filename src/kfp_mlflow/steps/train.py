@@ -1,11 +1,12 @@
-"""Fit one candidate; save it as an MLflow model directory and log it as an MLflow LoggedModel."""
+"""Fit one candidate of the search space and save it as an MLflow model directory."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
+from kfp_mlflow.contracts import DatasetInfo, ModelInfo
+from kfp_mlflow.logged_models import ModelArtifact, publish_model
 from kfp_mlflow.modeling import (
     SKOPS_TRUSTED_TYPES,
     Candidate,
@@ -14,73 +15,46 @@ from kfp_mlflow.modeling import (
     fit,
 )
 from kfp_mlflow.provenance import pip_requirements
-from kfp_mlflow.settings import Settings, get_settings
-from kfp_mlflow.tracking import KfpContext, mlflow_errors, task_run
+from kfp_mlflow.tracking import TaskRun
 
 _SIGNATURE_ROWS = 50
 _EXAMPLE_ROWS = 5
 
 
-@dataclass(frozen=True)
-class TrainResult:
-    run_id: str
-    model_id: str
-    metadata: dict[str, Any]
-
-
 def run_train(
+    run: TaskRun,
     *,
     candidate: dict[str, Any],
+    dataset: DatasetInfo,
     train_path: str,
-    target: str,
-    task: str,
-    seed: int,
-    parent_run_id: str,
-    kfp: KfpContext,
-    model_dir: str,
-    settings: Settings | None = None,
-) -> TrainResult:
-    """Train ``candidate`` on the train split and write the model to ``model_dir``."""
+    model: ModelArtifact,
+) -> ModelInfo:
+    """Train ``candidate`` on the train split, save it at ``model.path``, log it, stamp it."""
     import pandas as pd
 
-    settings = settings or get_settings()
     spec = Candidate.parse(candidate)
-    with task_run(
-        step="train",
-        parent_run_id=parent_run_id,
-        kfp=kfp,
-        run_name=f"train-{spec.name}",
-        settings=settings,
-    ) as run:
-        run.log_params(
-            {"candidate": spec.name, "family": spec.family, "seed": seed, "task": task}
-            | {f"model.{k}": v for k, v in spec.params.items()}
-        )
-        run.set_tags({"kfp_mlflow.candidate": spec.name})
-        frame = pd.read_parquet(train_path)
-        features = as_model_input(frame.drop(columns=[target]))
-        labels = frame[target].astype(str) if task == "classification" else frame[target]
-        model = build_pipeline(spec, task, seed, features)
-        started = time.perf_counter()
-        fit(model, spec, features, labels)
-        fit_seconds = time.perf_counter() - started
-        run.log_metrics({"fit_seconds": fit_seconds, "train_rows": len(frame)})
-        _save(model, features, model_dir)
-        model_id = _log_model(run.client, run.experiment_id, run.run_id, spec, model_dir)
-        run.set_tags({"kfp_mlflow.model_id": model_id})
-    return TrainResult(
-        run_id=run.run_id,
-        model_id=model_id,
-        metadata={
-            "candidate": spec.name,
-            "family": spec.family,
-            "params": spec.params,
-            "task": task,
-            "seed": seed,
-            "mlflow_run_id": run.run_id,
-            "mlflow_model_id": model_id,
-            "fit_seconds": round(fit_seconds, 4),
-        },
+    run.log_params(
+        {"candidate": spec.name, "family": spec.family, "seed": dataset.seed, "task": dataset.task}
+        | {f"model.{k}": v for k, v in spec.params.items()}
+    )
+    frame = pd.read_parquet(train_path)
+    features = as_model_input(frame.drop(columns=[dataset.target]))
+    labels = frame[dataset.target]
+    if dataset.task == "classification":
+        labels = labels.astype(str)
+    estimator = build_pipeline(spec, dataset.task, dataset.seed, features)
+    started = time.perf_counter()
+    fit(estimator, spec, features, labels)
+    run.log_metrics({"fit_seconds": time.perf_counter() - started, "train_rows": len(frame)})
+    _save(estimator, features, model.path)
+    return publish_model(
+        model,
+        candidate=spec.name,
+        task=dataset.task,
+        family=spec.family,
+        params=spec.params,
+        seed=dataset.seed,
+        run=run,
     )
 
 
@@ -98,25 +72,3 @@ def _save(model: Any, features: Any, model_dir: str) -> None:
         input_example=features.head(_EXAMPLE_ROWS),
         pip_requirements=pip_requirements(),
     )
-
-
-def _log_model(
-    client: Any, experiment_id: str, run_id: str, spec: Candidate, model_dir: str
-) -> str:
-    """Upload the saved directory as a LoggedModel of the run (saved once, not twice)."""
-    with mlflow_errors("log the trained model"):
-        logged = client.create_logged_model(
-            experiment_id,
-            name=spec.name,
-            source_run_id=run_id,
-            params={k: str(v) for k, v in spec.params.items()},
-            tags={"kfp_mlflow.family": spec.family},
-            model_type="sklearn",
-        )
-        try:
-            client.log_model_artifacts(logged.model_id, model_dir)
-        except Exception:
-            client.finalize_logged_model(logged.model_id, "FAILED")
-            raise
-        client.finalize_logged_model(logged.model_id, "READY")
-    return str(logged.model_id)

@@ -1,0 +1,128 @@
+"""The in-task entry point of every ``kfp_mlflow.component``: kfp's executor, wrapped in tracking.
+
+A component made with :func:`kfp_mlflow.component` runs ``python3 -m kfp_mlflow.executor``
+instead of ``python3 -m kfp.dsl.executor_main``, with the same arguments. Before the user's
+function runs, this opens the task's MLflow child run (under the pipeline's parent run, found or
+created by KFP run id) and logs the task's input parameters; after it, it logs the numbers of
+every ``Output[Metrics]`` and ends the run FINISHED, or FAILED with the error. The function can
+log more through :func:`kfp_mlflow.current_run`. With ``KFP_MLFLOW_STATUS_DIR`` set (local runs)
+it also writes the task's status record for the runner.
+
+The hidden inputs ``kfp_run_id``, ``kfp_run_name`` and ``kfp_task_name`` carry the KFP identity
+(placeholders the factory fills in); the user's function never sees them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+IDENTITY_INPUTS = ("kfp_run_id", "kfp_run_name", "kfp_task_name")
+STEP_ARG = "--kfp_mlflow_step"
+UNTRACKED_ARG = "--kfp_mlflow_untracked"
+_METRICS_SCHEMA = "system.Metrics"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="kfp-mlflow tracked component executor")
+    parser.add_argument("--component_module_path")
+    parser.add_argument("--function_to_execute", required=True)
+    parser.add_argument("--executor_input", required=True)
+    parser.add_argument(STEP_ARG, default="")
+    parser.add_argument(UNTRACKED_ARG, action="store_true")
+    args, _ = parser.parse_known_args(argv)
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="[kfp-mlflow] %(message)s")
+    sys.exit(execute(args))
+
+
+def execute(args: argparse.Namespace) -> int:
+    from kfp.dsl import executor as kfp_executor
+    from kfp.dsl import utils
+
+    from kfp_mlflow.exceptions import KfpMlflowError
+    from kfp_mlflow.settings import get_settings
+    from kfp_mlflow.task_records import FAILED, SUCCEEDED, TaskError, TaskRecord
+    from kfp_mlflow.tracking import KfpContext, kfp_identity
+
+    executor_input = json.loads(args.executor_input)
+    parameters: dict[str, Any] = executor_input.get("inputs", {}).get("parameterValues", {})
+    kfp = KfpContext(
+        run_id=str(parameters.get("kfp_run_id") or "unknown"),
+        run_name=str(parameters.get("kfp_run_name") or ""),
+        task_name=str(parameters.get("kfp_task_name") or ""),
+    )
+    step = args.kfp_mlflow_step or args.function_to_execute
+    settings = get_settings()
+    status_dir = Path(settings.status_dir) if settings.status_dir else None
+    record = TaskRecord(task=kfp.task_name or step, step=step, kfp_run_id=kfp.run_id)
+    if status_dir:
+        record.save(status_dir)
+    try:
+        module_path = Path(args.component_module_path)
+        module = utils.load_module(
+            module_name=module_path.stem, module_directory=module_path.parent
+        )
+        executor = kfp_executor.Executor(
+            executor_input=executor_input,
+            function_to_execute=getattr(module, args.function_to_execute),
+        )
+        with kfp_identity(kfp):
+            if args.kfp_mlflow_untracked:
+                executor.execute()
+            else:
+                _execute_tracked(executor, step, kfp, parameters, record)
+        record.state = SUCCEEDED
+        record.outputs = {
+            name: {"uri": artifact.uri, "metadata": dict(artifact.metadata)}
+            for name, artifact in executor.output_artifacts.items()
+        }
+        code = 0
+    except BaseException as error:
+        traceback.print_exc()
+        is_ours = isinstance(error, KfpMlflowError)
+        code = error.exit_code if is_ours else 6  # type: ignore[attr-defined]
+        if isinstance(error, KeyboardInterrupt):
+            code = 130
+        record.state = FAILED
+        record.error = TaskError(
+            error_class=type(error).__name__,
+            message=error.message if is_ours else str(error) or type(error).__name__,  # type: ignore[attr-defined]
+            hint=error.hint if is_ours else None,  # type: ignore[attr-defined]
+            exit_code=code,
+        )
+        print(f"kfp-mlflow: step {step} failed: {record.error.message}", file=sys.stderr)
+    record.ended = time.time()
+    if status_dir:
+        record.save(status_dir)
+    return code
+
+
+def _execute_tracked(
+    executor: Any, step: str, kfp: Any, parameters: dict[str, Any], record: Any
+) -> None:
+    from kfp_mlflow.tracking import task_run
+
+    with task_run(step=step, kfp=kfp) as run:
+        record.mlflow_run_id = run.run_id
+        run.log_params({k: v for k, v in parameters.items() if k not in IDENTITY_INPUTS})
+        executor.execute()
+        for artifact in executor.output_artifacts.values():
+            if artifact.schema_title == _METRICS_SCHEMA:
+                run.log_metrics(
+                    {
+                        key: value
+                        for key, value in artifact.metadata.items()
+                        if isinstance(value, int | float) and not isinstance(value, bool)
+                    }
+                )
+        record.label = run.tags.get("mlflow.runName", "")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""Make any lightweight KFP component a tracked one: ``@kfp_mlflow.component``.
+
+    import kfp_mlflow
+    from kfp.dsl import Dataset, Input, Metrics, Output
+
+    @kfp_mlflow.component
+    def my_step(data: Input[Dataset], alpha: float, metrics: Output[Metrics]):
+        run = kfp_mlflow.current_run()   # the task's MLflow child run
+        ...
+        metrics.log_metric("score", 0.9) # logged to MLflow too
+
+What the factory adds, so that users never do it by hand:
+
+* the task runs under :mod:`kfp_mlflow.executor`, which opens the MLflow child run under the
+  pipeline's parent run, logs the inputs, logs ``Output[Metrics]`` values, ends the run FINISHED
+  or FAILED, and honours ``MLFLOW_RUN_ID`` injected by KFP's own MLflow integration;
+* hidden inputs carrying the KFP run and task identity, filled with KFP's placeholders every time
+  the component is called in a pipeline;
+* the cluster settings (tracking ConfigMap, credentials Secrets, image pull policy), applied to
+  every task it creates (``kfp.local`` ignores them).
+
+The base image defaults to the project image (``KFP_MLFLOW_IMAGE``), which holds kfp-mlflow and
+kfp; ``install_kfp_package`` is off because the image already has kfp.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kfp import dsl
+from kfp.dsl import structures
+from kfp.dsl.python_component import PythonComponent
+
+from kfp_mlflow.executor import IDENTITY_INPUTS, STEP_ARG, UNTRACKED_ARG
+
+_KFP_EXECUTOR = "kfp.dsl.executor_main"
+_OUR_EXECUTOR = "kfp_mlflow.executor"
+
+_PLACEHOLDERS = dict(
+    zip(
+        IDENTITY_INPUTS,
+        (
+            dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+            dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+            dsl.PIPELINE_TASK_NAME_PLACEHOLDER,
+        ),
+        strict=True,
+    )
+)
+
+
+class TrackedComponent(PythonComponent):  # type: ignore[misc]
+    """A lightweight component whose tasks are tracked in MLflow (see the module docstring)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> dsl.PipelineTask:
+        from kfp_mlflow.components.platform import configure_task
+
+        for name, placeholder in _PLACEHOLDERS.items():
+            kwargs.setdefault(name, placeholder)
+        task: dsl.PipelineTask = super().__call__(*args, **kwargs)
+        return configure_task(task)
+
+
+def component(
+    func: Callable[..., Any] | None = None,
+    *,
+    base_image: str | None = None,
+    step: str | None = None,
+    packages_to_install: list[str] | None = None,
+    track: bool = True,
+) -> Any:
+    """Turn ``func`` into a tracked KFP component (usable bare or with arguments).
+
+    ``step`` names the step in MLflow (``kfp_mlflow.step`` tag, default: the function's name);
+    ``track=False`` keeps the identity inputs and cluster settings but opens no MLflow run (the
+    exit handler uses it).
+    """
+    if func is None:
+        return lambda f: component(
+            f,
+            base_image=base_image,
+            step=step,
+            packages_to_install=packages_to_install,
+            track=track,
+        )
+    from kfp_mlflow.exceptions import ConfigError
+    from kfp_mlflow.settings import get_settings
+
+    clashes = set(IDENTITY_INPUTS) & set(func.__code__.co_varnames[: func.__code__.co_argcount])
+    if clashes:
+        raise ConfigError(
+            f"component {func.__name__}: parameter {sorted(clashes)[0]!r} is reserved",
+            hint="kfp_mlflow.component passes the KFP identity itself; rename the parameter",
+        )
+    plain = dsl.component(
+        func=func,
+        base_image=base_image or get_settings().image,
+        packages_to_install=packages_to_install,
+        install_kfp_package=False,
+    )
+    spec = plain.component_spec
+    _reroute_executor(spec, step or func.__name__, track)
+    for name in IDENTITY_INPUTS:
+        spec.inputs = {**(spec.inputs or {}), name: structures.InputSpec(type="String")}
+    return TrackedComponent(component_spec=spec, python_func=func)
+
+
+def _reroute_executor(spec: structures.ComponentSpec, step: str, track: bool) -> None:
+    container = spec.implementation.container
+    # A lightweight component always has a container with a command.
+    assert container is not None
+    assert container.command is not None
+    script = container.command[2]
+    if _KFP_EXECUTOR not in script:  # pragma: no cover - would mean kfp changed its launcher
+        raise RuntimeError(f"kfp's component command no longer runs {_KFP_EXECUTOR}")
+    command = list(container.command)
+    # The comment keeps kfp's name in the script: kfp.local's SubprocessRunner runs a task only
+    # if its command mentions kfp's executor (its test for "lightweight Python component").
+    command[2] = f"# {_OUR_EXECUTOR} wraps {_KFP_EXECUTOR}\n" + script.replace(
+        _KFP_EXECUTOR, _OUR_EXECUTOR
+    )
+    container.command = command
+    extra = [STEP_ARG, step] + ([UNTRACKED_ARG] if not track else [])
+    container.args = [*(container.args or []), *extra]
+
+
+def exit_handler(name: str = "tracked-run", image: str | None = None) -> dsl.ExitHandler:
+    """``with kfp_mlflow.exit_handler(): ...`` inside a pipeline: whatever happens to the tasks
+    in the block, a ``finalize`` task then ends the MLflow parent run with the pipeline's final
+    state (FINISHED, FAILED, KILLED) and fails children left RUNNING.
+    """
+    from kfp_mlflow.components import load_components
+    from kfp_mlflow.settings import get_settings
+
+    finalize = load_components(image or get_settings().image).finalize()
+    finalize.set_display_name("finalize")
+    return dsl.ExitHandler(finalize, name=name)
