@@ -33,6 +33,7 @@ TAG_PARENT = "mlflow.parentRunId"
 TAG_ROLE = "kfp_mlflow.role"
 TAG_STEP = "kfp_mlflow.step"
 TAG_ERROR = "kfp_mlflow.error"
+TAG_FINAL_STATE = "kfp_mlflow.final_state"
 ROLE_PIPELINE = "pipeline"
 ROLE_TASK = "task"
 
@@ -367,7 +368,7 @@ def end_parent_run(
     settings = settings or get_settings()
     if settings.injected_run_id:
         return
-    log_values(client, parent_run_id, tags={"kfp_mlflow.final_state": state.upper()})
+    log_values(client, parent_run_id, tags={TAG_FINAL_STATE: state.upper()})
     with mlflow_errors("end the pipeline's parent run"):
         client.set_terminated(parent_run_id, _FINAL_STATUS.get(state.upper(), "FAILED"))
 
@@ -446,8 +447,10 @@ def close_parent_run(
         for child in stale:
             client.set_terminated(child.info.run_id, "KILLED" if status == "KILLED" else "FAILED")
         parent = client.get_run(parent_run_id)
-        if parent.info.status != "RUNNING":
-            return str(parent_run_id)  # a failing step (or an earlier close) already ended it
+        if parent.info.status != "RUNNING":  # a failing step (or an earlier close) ended it
+            if TAG_FINAL_STATE not in parent.data.tags:
+                client.set_tag(parent_run_id, TAG_FINAL_STATE, state.upper())
+            return str(parent_run_id)
         # The failing step already recorded its own error; KFP's ("Task x failed.") says less.
         if status != "FINISHED" and error_message and not parent.data.tags.get(TAG_ERROR):
             client.set_tag(parent_run_id, TAG_ERROR, error_message[:_MAX_TAG_CHARS])

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from kfp_mlflow.local_server import free_port
-from kfp_mlflow.runner import failure_message, run_local
+from kfp_mlflow.runner import run_local
 from kfp_mlflow.settings import get_settings
 from tests.integration.conftest import client, tracked_environment
 
@@ -41,11 +41,12 @@ CASES = {
 def test_bad_input_fails_cleanly(case, mlflow_server, tmp_path):
     make_data, arguments, message = CASES[case]
     with tracked_environment(mlflow_server, tmp_path / "work") as names:
-        result = run_local({"data": make_data(tmp_path), **arguments}, get_settings())
+        result = run_local(None, {"data": make_data(tmp_path), **arguments}, get_settings())
         assert not result.succeeded
-        error = failure_message(result)
+        error = result.error
         assert "step preprocess failed" in str(error)
         assert message in str(error)
+        assert error.exit_code == 3  # the step's own DataError, not a generic pipeline failure
         mlflow = client()
         experiment = mlflow.get_experiment_by_name(names["MLFLOW_EXPERIMENT_NAME"])
         runs = mlflow.search_runs([experiment.experiment_id])
@@ -83,7 +84,7 @@ def test_cli_exit_code_and_one_line_for_bad_data(mlflow_server, tmp_path):
     result = _cli(
         "run", "--data", _write(tmp_path, _frame()), "--target", "nope", env=env, cwd=tmp_path
     )
-    assert result.returncode == 6, result.stdout + result.stderr
+    assert result.returncode == 3, result.stdout + result.stderr
     assert "error: step preprocess failed" in result.stderr
     assert "column 'nope' is not in the dataset" in result.stderr
     assert "Traceback" not in result.stderr

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from kfp_mlflow.datasets import read_dataset
-from kfp_mlflow.settings import get_settings
 from kfp_mlflow.steps.preprocess import run_preprocess
 from kfp_mlflow.steps.train import run_train
-from kfp_mlflow.tracking import KfpContext
+from kfp_mlflow.tracking import KfpContext, task_run
 from tests.integration.conftest import client, tracked_environment
 
 
@@ -31,22 +32,22 @@ def test_steps_log_into_the_injected_run_and_create_none(mlflow_server, tmp_path
                 MLFLOW_RUN_ID=kfp_task.info.run_id,
                 MLFLOW_EXPERIMENT_ID=experiment_id,
             ):
-                settings = get_settings()
-                if step == "preprocess":
-                    results[step] = run_preprocess(
-                        data="sklearn://diabetes", target="disease_progression", task="", seed=3,
-                        test_size=0.2, min_rows=30, experiment_name=settings.experiment_name,
-                        kfp=KfpContext(run_id="kfp-123"), train_path=str(tmp_path / "train"),
-                        test_path=str(tmp_path / "test"), settings=settings,
-                    )  # fmt: skip
-                else:
-                    results[step] = run_train(
-                        candidate={"name": "linear", "family": "linear", "params": {"alpha": 1}},
-                        train_path=str(tmp_path / "train"), target="disease_progression",
-                        task="regression", seed=3, parent_run_id=results["preprocess"].parent_run_id,
-                        kfp=KfpContext(run_id="kfp-123"), model_dir=str(tmp_path / "model"),
-                        settings=settings,
-                    )  # fmt: skip
+                kfp = KfpContext(run_id="kfp-123", task_name=step)
+                with task_run(step=step, kfp=kfp) as run:
+                    results[step] = run
+                    if step == "preprocess":
+                        split = run_preprocess(
+                            run, data="sklearn://diabetes", target="disease_progression",
+                            task="", seed=3, test_size=0.2, min_rows=30,
+                            train_path=str(tmp_path / "train"), test_path=str(tmp_path / "test"),
+                        )  # fmt: skip
+                    else:
+                        run_train(
+                            run,
+                            candidate={"name": "linear", "family": "linear", "params": {"alpha": 1}},
+                            dataset=split.train, train_path=str(tmp_path / "train"),
+                            model=SimpleNamespace(path=str(tmp_path / "model"), metadata={}),
+                        )  # fmt: skip
 
         runs = mlflow.search_runs([experiment_id])
         assert {r.info.run_id for r in runs} == {kfp_parent.info.run_id} | {
@@ -54,6 +55,7 @@ def test_steps_log_into_the_injected_run_and_create_none(mlflow_server, tmp_path
         }, "no competing hierarchy"
         assert results["preprocess"].parent_run_id == kfp_parent.info.run_id
         assert results["train"].run_id == kfp_tasks["train"].info.run_id
+        assert results["train"].parent_run_id == kfp_parent.info.run_id
         preprocess = mlflow.get_run(kfp_tasks["preprocess"].info.run_id)
         assert preprocess.data.metrics["rows"] == len(read_dataset("sklearn://diabetes"))
         assert preprocess.data.tags["kfp_mlflow.step"] == "preprocess"

@@ -10,7 +10,7 @@ from kfp_mlflow.datasets import digest, read_dataset
 from kfp_mlflow.exceptions import DataError
 from kfp_mlflow.settings import get_settings
 from kfp_mlflow.steps.preprocess import run_preprocess
-from kfp_mlflow.tracking import KfpContext
+from kfp_mlflow.tracking import KfpContext, task_run
 from tests.integration.conftest import client, tracked_environment
 from tests.support.seaweedfs import ACCESS_KEY, SECRET_KEY, start_seaweedfs
 
@@ -75,14 +75,14 @@ def test_preprocess_step_reads_s3_and_records_the_source(seaweedfs, mlflow_serve
         AWS_ACCESS_KEY_ID=ACCESS_KEY,
         AWS_SECRET_ACCESS_KEY=SECRET_KEY,
     ) as names:
-        result = run_preprocess(
-            data="s3://datasets/diabetes.csv", target="disease_progression", task="", seed=1,
-            test_size=0.25, min_rows=30, experiment_name=names["MLFLOW_EXPERIMENT_NAME"],
-            kfp=KfpContext(run_id="s3-run"), train_path=str(tmp_path / "train"),
-            test_path=str(tmp_path / "test"),
-        )  # fmt: skip
-        assert result.task == "regression"
-        assert result.train_metadata["rows"] + result.test_metadata["rows"] == 442
+        with task_run(step="preprocess", kfp=KfpContext(run_id="s3-run")) as run:
+            result = run_preprocess(
+                run, data="s3://datasets/diabetes.csv", target="disease_progression", task="",
+                seed=1, test_size=0.25, min_rows=30, train_path=str(tmp_path / "train"),
+                test_path=str(tmp_path / "test"),
+            )  # fmt: skip
+        assert result.train.task == "regression"
+        assert result.train.rows + result.test.rows == 442
         mlflow = client()
         runs = mlflow.search_runs(
             [mlflow.get_experiment_by_name(names["MLFLOW_EXPERIMENT_NAME"]).experiment_id],

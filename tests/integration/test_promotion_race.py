@@ -54,29 +54,27 @@ def _racer(
     import os
 
     os.environ.update(environment)
-    from kfp_mlflow.settings import get_settings
+    from kfp_mlflow.contracts import EvaluationInfo
     from kfp_mlflow.steps.register import run_register
-    from kfp_mlflow.tracking import KfpContext, open_parent_run
+    from kfp_mlflow.tracking import KfpContext, task_run
 
-    kfp = KfpContext(run_id=f"race-{index}")
-    parent = open_parent_run(environment["MLFLOW_EXPERIMENT_NAME"], kfp, get_settings())
-    barrier.wait()
-    run_register(
-        evaluation_paths=[evaluation],
-        model_name=environment["KFP_MLFLOW_MODEL_NAME"],
-        primary_metric="rmse", thresholds=["r2>=0.0"], min_improvement=0.0, task="regression",
-        parent_run_id=parent, kfp=kfp,
-        decision_path=f"{out}/decision-{index}", summary_path=f"{out}/summary-{index}",
-    )  # fmt: skip
+    kfp = KfpContext(run_id=f"race-{index}", task_name="register")
+    record = EvaluationInfo.model_validate_json(Path(evaluation).read_text())
+    with task_run(step="register", kfp=kfp) as run:
+        barrier.wait()
+        run_register(
+            run, evaluations=[record],
+            model_name=environment["KFP_MLFLOW_MODEL_NAME"],
+            primary_metric="rmse", thresholds=["r2>=0.0"], min_improvement=0.0,
+            decision_path=f"{out}/decision-{index}", summary_path=f"{out}/summary-{index}",
+        )  # fmt: skip
 
 
 @pytest.mark.parametrize("trial", range(2))
 def test_concurrent_register_steps_converge_on_the_best(trial, mlflow_server, tmp_path):
     with tracked_environment(mlflow_server, tmp_path / "work") as environment:
         mlflow = client()
-        open_parent_run(
-            environment["MLFLOW_EXPERIMENT_NAME"], KfpContext(run_id="setup"), get_settings()
-        )
+        open_parent_run(KfpContext(run_id="setup"), get_settings())
         train_run, model_id = _logged_model(mlflow, environment["MLFLOW_EXPERIMENT_NAME"])
         scores = random.Random(trial).sample(range(40, 40 + RACERS * 5, 5), RACERS)
         evaluations = []
@@ -85,6 +83,7 @@ def test_concurrent_register_steps_converge_on_the_best(trial, mlflow_server, tm
             path.write_text(json.dumps({
                 "candidate": f"c{index}", "family": "linear", "params": {}, "task": "regression",
                 "metrics": {"rmse": float(rmse), "r2": 0.5, "mae": 1.0},
+                "directions": {"rmse": "min", "r2": "max", "mae": "min"},
                 "train_run_id": train_run, "model_id": model_id, "evaluate_run_id": train_run,
                 "dataset_digest": "d", "seed": 0,
             }))  # fmt: skip
@@ -124,7 +123,7 @@ def test_concurrent_register_steps_converge_on_the_best(trial, mlflow_server, tm
 def test_a_stale_alias_write_is_repaired_by_its_writer(tracked):
     """The convergence step in isolation: a promoter that set a worse champion re-checks."""
     mlflow = client()
-    open_parent_run(tracked["MLFLOW_EXPERIMENT_NAME"], KfpContext(run_id="s"), get_settings())
+    open_parent_run(KfpContext(run_id="s"), get_settings())
     train_run, model_id = _logged_model(mlflow, tracked["MLFLOW_EXPERIMENT_NAME"])
     policy = Policy.for_task("regression")
     name = tracked["KFP_MLFLOW_MODEL_NAME"]
@@ -145,7 +144,7 @@ def test_a_stale_alias_write_is_repaired_by_its_writer(tracked):
 
 def test_demoted_versions_are_never_promoted_again(tracked):
     mlflow = client()
-    open_parent_run(tracked["MLFLOW_EXPERIMENT_NAME"], KfpContext(run_id="d"), get_settings())
+    open_parent_run(KfpContext(run_id="d"), get_settings())
     train_run, model_id = _logged_model(mlflow, tracked["MLFLOW_EXPERIMENT_NAME"])
     policy = Policy.for_task("regression")
     name = tracked["KFP_MLFLOW_MODEL_NAME"]

@@ -11,7 +11,8 @@ import pytest
 from kfp_mlflow.runner import LocalRun, git_commit, run_local
 from kfp_mlflow.settings import get_settings
 from kfp_mlflow.steps.register import run_register
-from kfp_mlflow.tracking import KfpContext
+from kfp_mlflow.contracts import EvaluationInfo
+from kfp_mlflow.tracking import KfpContext, task_run
 from tests.integration.conftest import client, tracked_environment
 
 CANDIDATES = {"linear", "random-forest", "gradient-boosting-shallow", "gradient-boosting"}
@@ -21,7 +22,7 @@ CANDIDATES = {"linear", "random-forest", "gradient-boosting-shallow", "gradient-
 def pipeline_run(mlflow_server, tmp_path_factory):
     work = tmp_path_factory.mktemp("regression")
     with tracked_environment(mlflow_server, work) as names:
-        result = run_local({}, get_settings())
+        result = run_local(None, {}, get_settings())
         yield result, names, client()
 
 
@@ -37,13 +38,16 @@ def test_run_succeeds_and_decides(pipeline_run):
     result, _, _ = pipeline_run
     assert result.succeeded, result.log_path.read_text()[-3000:]
     decision = result.decision
-    assert {c["candidate"] for c in decision["candidates"]} == CANDIDATES
-    best = min(decision["candidates"], key=lambda c: c["metrics"]["rmse"])
-    assert decision["winner"] == best["candidate"]
-    assert decision["promoted"] is True
-    assert decision["registered_version"] == decision["champion_version"] == "1"
-    statuses = {e.status for e in result.events}
-    assert statuses <= {"RUNNING", "SUCCESS"}
+    assert {c["candidate"] for c in decision.candidates} == CANDIDATES
+    best = min(decision.candidates, key=lambda c: c["metrics"]["rmse"])
+    assert decision.winner == best["candidate"]
+    assert decision.promoted is True
+    assert decision.registered_version == decision.champion_version == "1"
+    # Every task reported through its status record, not through kfp.local's log.
+    assert [t.state for t in result.tasks] == ["SUCCEEDED"] * 11
+    steps = sorted(t.step for t in result.tasks)
+    assert steps == ["evaluate"] * 4 + ["finalize", "preprocess", "register"] + ["train"] * 4
+    assert len(result.kfp_run_ids) == 1
 
 
 def test_one_parent_and_one_child_per_task(pipeline_run):
@@ -51,7 +55,7 @@ def test_one_parent_and_one_child_per_task(pipeline_run):
     parents, children = _runs(mlflow, names)
     assert len(parents) == 1
     parent = parents[0]
-    assert parent.info.status == "FINISHED"  # ended by register, the last step
+    assert parent.info.status == "FINISHED"  # ended by the exit handler
     assert parent.data.tags["kfp_mlflow.final_state"] == "SUCCEEDED"
     kfp_run_id = parent.data.tags["kfp.pipeline_run_id"]
     steps = sorted(c.data.tags["kfp_mlflow.step"] for c in children)
@@ -63,6 +67,10 @@ def test_one_parent_and_one_child_per_task(pipeline_run):
         assert child.data.tags["kfp_mlflow.runner"] == "local"
         assert child.info.status == "FINISHED"
         assert child.info.end_time >= child.info.start_time
+    # Each task's inputs are its params (logged by the executor, not by the step).
+    preprocess = next(c for c in children if c.data.tags["kfp_mlflow.step"] == "preprocess")
+    assert preprocess.data.params["test_size"] == "0.2"
+    assert "kfp_run_id" not in preprocess.data.params
     assert parent.data.params["target"] == "disease_progression"
     assert parent.data.params["task"] == "regression"
 
@@ -109,7 +117,7 @@ def test_registered_version_carries_lineage(pipeline_run):
         c
         for c in children
         if c.data.tags["kfp_mlflow.step"] == "train"
-        and c.data.tags["kfp_mlflow.candidate"] == result.decision["winner"]
+        and c.data.tags["kfp_mlflow.candidate"] == result.decision.winner
     )
     tags = version.tags
     assert version.run_id == winner_train.info.run_id
@@ -120,7 +128,7 @@ def test_registered_version_carries_lineage(pipeline_run):
     assert tags["kfp_mlflow.seed"] == "42"
     assert tags["kfp_mlflow.gate"] == "passed"
     assert float(tags["kfp_mlflow.metric.rmse"]) == pytest.approx(
-        min(c["metrics"]["rmse"] for c in result.decision["candidates"])
+        min(c["metrics"]["rmse"] for c in result.decision.candidates)
     )
     assert any(k.startswith("kfp_mlflow.param.") for k in tags)
     if git_commit(Path.cwd()):
@@ -146,18 +154,24 @@ def test_rerunning_register_creates_no_second_version(pipeline_run, monkeypatch)
         monkeypatch.setenv(name, value)
     parents, _ = _runs(mlflow, names)
     before = mlflow.search_model_versions(f"name = '{names['KFP_MLFLOW_MODEL_NAME']}'")
-    again = run_register(
-        evaluation_paths=[str(p) for p in sorted(result.run_dir.glob("*/*/evaluate/metrics"))],
-        model_name=names["KFP_MLFLOW_MODEL_NAME"],
-        primary_metric="",
-        thresholds=[],
-        min_improvement=0.0,
-        task="regression",
-        parent_run_id=parents[0].info.run_id,
-        kfp=KfpContext(run_id=parents[0].data.tags["kfp.pipeline_run_id"]),
-        decision_path=str(result.run_dir / "again" / "decision"),
-        summary_path=str(result.run_dir / "again" / "summary"),
-    )
+    evaluations = [
+        EvaluationInfo.from_metadata(output["metadata"], input_name="evaluations", consumer="test")
+        for record in result.tasks
+        if record.step == "evaluate"
+        for output in [record.outputs["evaluation"]]
+    ]
+    kfp = KfpContext(run_id=parents[0].data.tags["kfp.pipeline_run_id"], task_name="register")
+    with task_run(step="register", kfp=kfp) as run:
+        again = run_register(
+            run,
+            evaluations=evaluations,
+            model_name=names["KFP_MLFLOW_MODEL_NAME"],
+            primary_metric="",
+            thresholds=[],
+            min_improvement=0.0,
+            decision_path=str(result.run_dir / "again" / "decision"),
+            summary_path=str(result.run_dir / "again" / "summary"),
+        )
     after = mlflow.search_model_versions(f"name = '{names['KFP_MLFLOW_MODEL_NAME']}'")
     assert len(before) == len(after) == 1
     assert again.version == "1"
@@ -166,8 +180,16 @@ def test_rerunning_register_creates_no_second_version(pipeline_run, monkeypatch)
 
 def test_kfp_ui_outputs_are_written(pipeline_run):
     result, _, _ = pipeline_run
-    evaluation = json.loads(next(result.run_dir.glob("*/*/evaluate/metrics")).read_text())
+    evaluation = json.loads(next(result.run_dir.glob("*/*/evaluate/evaluation")).read_text())
     assert evaluation["candidate"] in CANDIDATES
+    assert evaluation["contract"] == "kfp_mlflow.evaluation/v1"
+    for step, output, contract in (
+        ("preprocess", "train_data", "kfp_mlflow.dataset/v1"),
+        ("train", "model", "kfp_mlflow.model/v1"),
+        ("register", "decision", "kfp_mlflow.decision/v1"),
+    ):
+        record = next(t for t in result.tasks if t.step == step)
+        assert record.outputs[output]["metadata"]["contract"] == contract
     report = next(result.run_dir.glob("*/*/evaluate/report")).read_text()
     assert "MLflow training run: [" in report and "/#/experiments/" in report
     importance = pd.read_csv(next(result.run_dir.glob("*/*/evaluate/feature_importance")))
@@ -212,13 +234,13 @@ def _classification_csv(path: Path, rows: int = 240) -> Path:
 def test_classification_on_a_csv_with_categorical_columns(mlflow_server, tmp_path):
     data = _classification_csv(tmp_path / "churn.csv")
     with tracked_environment(mlflow_server, tmp_path / "work") as names:
-        result: LocalRun = run_local({"data": str(data), "target": "churned"}, get_settings())
+        result: LocalRun = run_local(None, {"data": str(data), "target": "churned"}, get_settings())
         assert result.succeeded, result.log_path.read_text()[-3000:]
         decision = result.decision
-        assert decision["metric"] == "roc_auc"
-        for candidate in decision["candidates"]:
+        assert decision.metric == "roc_auc"
+        for candidate in decision.candidates:
             assert {"accuracy", "f1", "roc_auc", "log_loss"} <= set(candidate["metrics"])
-        assert decision["promoted"]
+        assert decision.promoted
         executor_output = json.loads(
             next(result.run_dir.glob("*/*/evaluate/executor_output.json")).read_text()
         )
