@@ -60,12 +60,24 @@ def _import(location: str, reference: str) -> Any:
         assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[path.stem] = module
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except ConfigError:
+            raise
+        except Exception as error:  # the user's module: report, not crash
+            raise ConfigError(
+                f"--pipeline: {location} failed to load: {type(error).__name__}: {error}",
+                hint="run it with python to see the traceback",
+            ) from error
         return module
     try:
         return importlib.import_module(location)
-    except ImportError as error:
-        raise ConfigError(f"--pipeline: cannot import {location!r}: {error}") from error
+    except ConfigError:
+        raise
+    except Exception as error:
+        raise ConfigError(
+            f"--pipeline: cannot import {location!r}: {type(error).__name__}: {error}"
+        ) from error
 
 
 def pipeline_parameters(pipeline: Any) -> dict[str, Any]:

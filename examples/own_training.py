@@ -1,0 +1,66 @@
+"""Bring your own training step: a hand-written scikit-learn model, tuned over a small grid,
+composed with kfp-mlflow's preprocess, evaluate and register, and judged on a custom metric.
+
+    kfp-mlflow run --pipeline examples/own_training.py:own_training
+"""
+
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Model, Output
+
+import kfp_mlflow
+
+# Any function f(y_true, y_pred) -> float, by import path; MAPE: lower is better.
+MAPE = {
+    "name": "mape",
+    "function": "sklearn.metrics:mean_absolute_percentage_error",
+    "direction": "min",
+}
+
+
+@kfp_mlflow.component
+def train_knn(train_data: Input[Dataset], neighbours: int, model: Output[Model]) -> None:
+    import mlflow.sklearn
+    import pandas as pd
+    from sklearn.neighbors import KNeighborsRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    import kfp_mlflow
+
+    data = kfp_mlflow.DatasetInfo.read(train_data, input_name="train_data", consumer="train_knn")
+    frame = pd.read_parquet(train_data.path)
+    features, labels = frame.drop(columns=[data.target]), frame[data.target]
+    knn = make_pipeline(StandardScaler(), KNeighborsRegressor(n_neighbors=neighbours))
+    mlflow.sklearn.save_model(
+        knn.fit(features, labels), model.path, serialization_format="cloudpickle"
+    )
+    kfp_mlflow.publish_model(
+        model, candidate=f"knn-{neighbours}", family="knn", task=data.task,
+        params={"n_neighbors": neighbours}, seed=data.seed,
+    )  # fmt: skip
+
+
+@dsl.pipeline(name="own-training")
+def own_training(
+    data: str = "sklearn://diabetes",
+    target: str = "disease_progression",
+    model_name: str = "own-knn",
+    primary_metric: str = "mape",
+    thresholds: list = ["r2>=0.1"],
+    min_improvement: float = 0.0,
+    extra_metrics: list = [MAPE],
+) -> None:
+    with kfp_mlflow.exit_handler():
+        split = kfp_mlflow.preprocess(
+            data=data, target=target, task="regression", seed=7, test_size=0.2, min_rows=30
+        )
+        with dsl.ParallelFor([5, 25], name="neighbours") as neighbours:
+            fit = train_knn(train_data=split.outputs["train_data"], neighbours=neighbours)
+            scored = kfp_mlflow.evaluate(
+                model=fit.outputs["model"], test_data=split.outputs["test_data"],
+                extra_metrics=extra_metrics,
+            )  # fmt: skip
+        kfp_mlflow.register(
+            evaluations=dsl.Collected(scored.outputs["evaluation"]), model_name=model_name,
+            primary_metric=primary_metric, thresholds=thresholds, min_improvement=min_improvement,
+        )  # fmt: skip
