@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
@@ -81,7 +82,7 @@ def plain_script(
     from kfp_mlflow.steps.preprocess import run_preprocess
     from kfp_mlflow.steps.register import run_register
     from kfp_mlflow.steps.train import run_train
-    from kfp_mlflow.tracking import KfpContext, close_parent_run
+    from kfp_mlflow.tracking import KfpContext, close_parent_run, task_run
 
     settings = get_settings()
     kfp = KfpContext(run_id=f"plain-{time.time_ns()}")
@@ -101,36 +102,34 @@ def plain_script(
         return result
 
     counter.take()
-    pre = timed("preprocess", run_preprocess,
+
+    def step(name: str, call: Any, **arguments: Any) -> Any:
+        with task_run(step=name, kfp=kfp) as run:
+            return call(run, **arguments)
+
+    pre = timed("preprocess", step, name="preprocess", call=run_preprocess,
         data=settings.data, target=settings.target, task="", seed=settings.seed,
         test_size=settings.test_size, min_rows=settings.min_rows,
-        experiment_name=settings.experiment_name, kfp=kfp,
         train_path=str(work / "train"), test_path=str(work / "test"),
     )  # fmt: skip
     evaluations = []
     for index, candidate in enumerate(default_candidates()):
-        model_dir = work / f"model-{index}"
-        trained = timed("train", run_train,
-            candidate=candidate, train_path=str(work / "train"), target=settings.target,
-            task=pre.task, seed=settings.seed, parent_run_id=pre.parent_run_id, kfp=kfp,
-            model_dir=str(model_dir),
+        model = SimpleNamespace(path=str(work / f"model-{index}"), metadata={})
+        trained = timed("train", step, name="train", call=run_train,
+            candidate=candidate, dataset=pre.train, train_path=str(work / "train"), model=model,
         )  # fmt: skip
-        evaluation = work / f"evaluation-{index}"
-        timed("evaluate", run_evaluate,
-            model_dir=str(model_dir), model_metadata=trained.metadata,
-            test_path=str(work / "test"), test_metadata=pre.test_metadata,
-            target=settings.target, task=pre.task, parent_run_id=pre.parent_run_id, kfp=kfp,
-            evaluation_path=str(evaluation), report_path=str(work / f"report-{index}"),
+        result = timed("evaluate", step, name="evaluate", call=run_evaluate,
+            model_dir=model.path, model=trained, test_path=str(work / "test"), dataset=pre.test,
+            evaluation_path=str(work / f"evaluation-{index}"),
+            report_path=str(work / f"report-{index}"),
         )  # fmt: skip
-        evaluations.append(str(evaluation))
-    timed("register", run_register,
-        evaluation_paths=evaluations, model_name=settings.model_name, primary_metric="",
-        thresholds=[], min_improvement=settings.min_improvement, task=pre.task,
-        parent_run_id=pre.parent_run_id, kfp=kfp, decision_path=str(work / "decision"),
-        summary_path=str(work / "summary"),
+        evaluations.append(result.evaluation)
+    timed("register", step, name="register", call=run_register,
+        evaluations=evaluations, model_name=settings.model_name, primary_metric="",
+        thresholds=[], min_improvement=settings.min_improvement,
+        decision_path=str(work / "decision"), summary_path=str(work / "summary"),
     )  # fmt: skip
-    timed("finalize", close_parent_run, experiment_name=settings.experiment_name,
-          kfp_run_id=kfp.run_id, state="SUCCEEDED")  # fmt: skip
+    timed("finalize", close_parent_run, kfp_run_id=kfp.run_id, state="SUCCEEDED")
     return time.perf_counter() - began, per_step
 
 
@@ -148,7 +147,7 @@ def local_pipeline() -> tuple[float, dict[str, list[dict[str, float]]]]:
 
         get_settings.cache_clear()
         began = time.perf_counter()
-        result = run_local({}, get_settings())
+        result = run_local(None, {}, get_settings())
         seconds = time.perf_counter() - began
         if not result.succeeded:
             raise SystemExit(f"the pipeline failed; see {result.log_path}")
