@@ -23,6 +23,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from kfp_mlflow.tag_schema import TAG_RUN_NAME
+
 IDENTITY_INPUTS = ("kfp_run_id", "kfp_run_name", "kfp_task_name")
 STEP_ARG = "--kfp_mlflow_step"
 UNTRACKED_ARG = "--kfp_mlflow_untracked"
@@ -121,7 +123,7 @@ def _execute_tracked(
                         if isinstance(value, int | float) and not isinstance(value, bool)
                     }
                 )
-        record.label = run.tags.get("mlflow.runName", "")
+        record.label = run.tags.get(TAG_RUN_NAME, "")
 
 
 if __name__ == "__main__":

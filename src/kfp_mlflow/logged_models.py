@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from kfp_mlflow.contracts import ModelInfo, TaskType
 from kfp_mlflow.exceptions import ContractError
+from kfp_mlflow.tag_schema import TAG_CANDIDATE, TAG_FAMILY, TAG_MODEL_ID, TAG_RUN_NAME
 from kfp_mlflow.tracking import TaskRun, current_run, mlflow_errors
 
 
@@ -52,7 +53,7 @@ def log_model_dir(
             name=name,
             source_run_id=run.run_id,
             params={k: str(v) for k, v in params.items()},
-            tags={"kfp_mlflow.family": family},
+            tags={TAG_FAMILY: family},
             model_type=flavor,
         )
         try:
@@ -61,7 +62,7 @@ def log_model_dir(
             run.client.finalize_logged_model(logged.model_id, "FAILED")
             raise
         run.client.finalize_logged_model(logged.model_id, "READY")
-    run.set_tags({"kfp_mlflow.model_id": logged.model_id})
+    run.set_tags({TAG_MODEL_ID: logged.model_id})
     return str(logged.model_id)
 
 
@@ -92,6 +93,6 @@ def publish_model(
         train_run_id=run.run_id,
         model_id=model_id,
     )
-    run.set_tags({"kfp_mlflow.candidate": candidate, "mlflow.runName": f"{run.step}-{candidate}"})
+    run.set_tags({TAG_CANDIDATE: candidate, TAG_RUN_NAME: f"{run.step}-{candidate}"})
     info.write(model)
     return info

@@ -21,6 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from kfp_mlflow.exceptions import PromotionError
 from kfp_mlflow.policy import Policy
+from kfp_mlflow.tag_schema import (
+    METRIC_PREFIX,
+    TAG_DEMOTED,
+    TAG_DIRECTION,
+    TAG_GATE,
+    TAG_PRIMARY_METRIC,
+    TAG_REGISTRATION_KEY,
+)
 from kfp_mlflow.tracking import mlflow_errors
 
 if TYPE_CHECKING:
@@ -28,10 +36,7 @@ if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
 
 CHAMPION = "champion"
-TAG_GATE = "kfp_mlflow.gate"
-TAG_DEMOTED = "kfp_mlflow.demoted"
-TAG_REGISTRATION_KEY = "kfp_mlflow.registration_key"
-METRIC_TAG_PREFIX = "kfp_mlflow.metric."
+METRIC_TAG_PREFIX = METRIC_PREFIX
 _MAX_ROUNDS = 20
 
 
@@ -225,6 +230,6 @@ def version_tags(metrics: dict[str, Any], policy: Policy, gate_passed: bool) -> 
     """Tags that make a version comparable to later challengers."""
     tags = {METRIC_TAG_PREFIX + k: repr(float(v)) for k, v in metrics.items()}
     tags[TAG_GATE] = "passed" if gate_passed else "failed"
-    tags["kfp_mlflow.primary_metric"] = policy.metric
-    tags["kfp_mlflow.direction"] = policy.direction
+    tags[TAG_PRIMARY_METRIC] = policy.metric
+    tags[TAG_DIRECTION] = policy.direction
     return tags

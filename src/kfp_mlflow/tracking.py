@@ -20,22 +20,24 @@ from typing import TYPE_CHECKING, Any
 from kfp_mlflow.exceptions import PipelineStoppedError, TrackingError
 from kfp_mlflow.provenance import provenance_tags
 from kfp_mlflow.settings import Settings, get_settings
+from kfp_mlflow.tag_schema import (
+    ROLE_PIPELINE,
+    ROLE_TASK,
+    TAG_ERROR,
+    TAG_FINAL_STATE,
+    TAG_KFP_RUN_ID,
+    TAG_KFP_RUN_NAME,
+    TAG_KFP_RUN_URL,
+    TAG_KFP_TASK_NAME,
+    TAG_PARENT,
+    TAG_ROLE,
+    TAG_STEP,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 # KFP's own tag names (as its MLflow integration writes them), so both hierarchies read alike.
-TAG_KFP_RUN_ID = "kfp.pipeline_run_id"
-TAG_KFP_RUN_NAME = "kfp.pipeline_run_name"
-TAG_KFP_RUN_URL = "kfp.pipeline_run_url"
-TAG_KFP_TASK_NAME = "kfp.task_name"
-TAG_PARENT = "mlflow.parentRunId"
-TAG_ROLE = "kfp_mlflow.role"
-TAG_STEP = "kfp_mlflow.step"
-TAG_ERROR = "kfp_mlflow.error"
-TAG_FINAL_STATE = "kfp_mlflow.final_state"
-ROLE_PIPELINE = "pipeline"
-ROLE_TASK = "task"
 
 # MLflow caps a tag value at 8,000 characters; an error message is cut well before.
 _MAX_TAG_CHARS = 4000

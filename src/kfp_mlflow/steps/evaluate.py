@@ -23,6 +23,7 @@ from kfp_mlflow.evaluation import (
 from kfp_mlflow.exceptions import ContractError
 from kfp_mlflow.modeling import as_model_input
 from kfp_mlflow.settings import Settings, get_settings
+from kfp_mlflow.tag_schema import TAG_CANDIDATE, TAG_DATASET_DIGEST, TAG_RUN_NAME, TAG_TRAIN_RUN_ID
 from kfp_mlflow.tracking import TaskRun, mlflow_errors, run_link
 
 
@@ -74,10 +75,10 @@ def run_evaluate(
         )
     run.set_tags(
         {
-            "kfp_mlflow.candidate": model.candidate,
-            "kfp_mlflow.train_run_id": model.train_run_id,
-            "kfp_mlflow.dataset_digest": dataset.digest,
-            "mlflow.runName": f"{run.step}-{model.candidate}",
+            TAG_CANDIDATE: model.candidate,
+            TAG_TRAIN_RUN_ID: model.train_run_id,
+            TAG_DATASET_DIGEST: dataset.digest,
+            TAG_RUN_NAME: f"{run.step}-{model.candidate}",
         }
     )
     run.log_params({"candidate": model.candidate, "task": dataset.task})

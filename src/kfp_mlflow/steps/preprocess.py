@@ -9,6 +9,7 @@ from typing import Any
 from kfp_mlflow.contracts import DatasetInfo
 from kfp_mlflow.datasets import read_dataset, schema, split, validate
 from kfp_mlflow.settings import Settings, get_settings
+from kfp_mlflow.tag_schema import INPUT_TAG_DIGEST, TAG_DATASET_DIGEST, TAG_TASK_TYPE
 from kfp_mlflow.tracking import TaskRun, log_values, mlflow_errors
 
 
@@ -48,7 +49,7 @@ def run_preprocess(
             "features": frame.shape[1] - 1,
         }
     )
-    facts = {"kfp_mlflow.dataset_digest": parts.digest, "kfp_mlflow.task_type": resolved}
+    facts = {TAG_DATASET_DIGEST: parts.digest, TAG_TASK_TYPE: resolved}
     run.set_tags(facts)
     # The parent shows the pipeline's inputs at a glance.
     log_values(
@@ -91,7 +92,7 @@ def _log_dataset(run: TaskRun, frame: Any, uri: str, target: str, digest: str) -
                     dataset._to_mlflow_entity(),
                     tags=[
                         InputTag("mlflow.data.context", "source"),
-                        InputTag("kfp_mlflow.digest", digest),
+                        InputTag(INPUT_TAG_DIGEST, digest),
                     ],
                 )
             ],

@@ -16,7 +16,24 @@ from kfp_mlflow.policy import Policy
 from kfp_mlflow.promotion import CHAMPION, Promotion, promote, register_version, version_tags
 from kfp_mlflow.provenance import provenance_tags
 from kfp_mlflow.settings import Settings, get_settings
-from kfp_mlflow.tracking import TAG_KFP_RUN_ID, TaskRun, log_values, mlflow_errors, run_link
+from kfp_mlflow.tag_schema import (
+    PARAM_PREFIX,
+    TAG_CANDIDATE,
+    TAG_CHAMPION_VERSION,
+    TAG_DATASET_DIGEST,
+    TAG_DECISION,
+    TAG_EVALUATE_RUN_ID,
+    TAG_FAMILY,
+    TAG_KFP_RUN_ID,
+    TAG_KFP_RUN_NAME,
+    TAG_PARENT_RUN_ID,
+    TAG_PROMOTED,
+    TAG_REGISTERED_VERSION,
+    TAG_SEED,
+    TAG_TRAIN_RUN_ID,
+    TAG_WINNER,
+)
+from kfp_mlflow.tracking import TaskRun, log_values, mlflow_errors, run_link
 
 
 @dataclass(frozen=True)
@@ -115,7 +132,7 @@ def run_register(
     log_values(
         run.client,
         run.parent_run_id,
-        tags={"kfp_mlflow.decision": decision.reason[:4000], **decision_tags},
+        tags={TAG_DECISION: decision.reason[:4000], **decision_tags},
     )
     run.log_dict(decision.model_dump(mode="json"), "decision.json")
     Path(decision_path).parent.mkdir(parents=True, exist_ok=True)
@@ -131,15 +148,15 @@ def _register_and_promote(
     client, kfp = run.client, run.kfp
     lineage = {
         TAG_KFP_RUN_ID: kfp.run_id,
-        "kfp.pipeline_run_name": kfp.run_name,
-        "kfp_mlflow.parent_run_id": run.parent_run_id,
-        "kfp_mlflow.train_run_id": winner.train_run_id,
-        "kfp_mlflow.evaluate_run_id": winner.evaluate_run_id,
-        "kfp_mlflow.dataset_digest": winner.dataset_digest,
-        "kfp_mlflow.candidate": winner.candidate,
-        "kfp_mlflow.family": winner.family,
-        "kfp_mlflow.seed": str(winner.seed),
-        **{f"kfp_mlflow.param.{k}": str(v) for k, v in winner.params.items()},
+        TAG_KFP_RUN_NAME: kfp.run_name,
+        TAG_PARENT_RUN_ID: run.parent_run_id,
+        TAG_TRAIN_RUN_ID: winner.train_run_id,
+        TAG_EVALUATE_RUN_ID: winner.evaluate_run_id,
+        TAG_DATASET_DIGEST: winner.dataset_digest,
+        TAG_CANDIDATE: winner.candidate,
+        TAG_FAMILY: winner.family,
+        TAG_SEED: str(winner.seed),
+        **{f"{PARAM_PREFIX}{k}": str(v) for k, v in winner.params.items()},
         **provenance_tags(settings),
         **version_tags(winner.metrics, policy, gate_passed=True),
     }
@@ -167,7 +184,7 @@ def _register_and_promote(
         raise
     with mlflow_errors("tag the registered version"):
         client.set_model_version_tag(
-            model_name, version.version, "kfp_mlflow.promoted", str(outcome.promoted).lower()
+            model_name, version.version, TAG_PROMOTED, str(outcome.promoted).lower()
         )
     return {
         "winner": winner.candidate,
@@ -187,10 +204,10 @@ def _delete_quietly(client: Any, name: str, version: str) -> None:
 
 def _decision_tags(decision: Decision) -> dict[str, str]:
     tags = {
-        "kfp_mlflow.winner": decision.winner or "",
-        "kfp_mlflow.registered_version": decision.registered_version or "",
-        "kfp_mlflow.promoted": str(decision.promoted).lower(),
-        "kfp_mlflow.champion_version": decision.champion_version or "",
+        TAG_WINNER: decision.winner or "",
+        TAG_REGISTERED_VERSION: decision.registered_version or "",
+        TAG_PROMOTED: str(decision.promoted).lower(),
+        TAG_CHAMPION_VERSION: decision.champion_version or "",
     }
     return {k: v for k, v in tags.items() if v}
 

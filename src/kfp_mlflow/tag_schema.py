@@ -1,0 +1,58 @@
+"""Every MLflow tag name kfp-mlflow writes: a public contract, kept in this one module.
+
+Dashboards, search filters (``tags.`kfp.pipeline_run_id` = '...'``) and other tools rely on
+these names; changing one is a breaking change. docs/extending.md explains each.
+"""
+
+from __future__ import annotations
+
+# KFP's own tag names, as its MLflow integration writes them, so both hierarchies read alike.
+TAG_KFP_RUN_ID = "kfp.pipeline_run_id"
+TAG_KFP_RUN_NAME = "kfp.pipeline_run_name"
+TAG_KFP_RUN_URL = "kfp.pipeline_run_url"
+TAG_KFP_TASK_NAME = "kfp.task_name"
+# MLflow's own.
+TAG_PARENT = "mlflow.parentRunId"
+TAG_RUN_NAME = "mlflow.runName"
+TAG_GIT_COMMIT = "mlflow.source.git.commit"
+
+# Runs: the hierarchy and each task's identity.
+TAG_ROLE = "kfp_mlflow.role"  # "pipeline" (parent run) or "task" (child run)
+ROLE_PIPELINE = "pipeline"
+ROLE_TASK = "task"
+TAG_STEP = "kfp_mlflow.step"  # the component's step name (its function name by default)
+TAG_ERROR = "kfp_mlflow.error"  # "<ErrorClass>: <message>" of a failed task (also on the parent)
+TAG_FINAL_STATE = "kfp_mlflow.final_state"  # KFP's final state of the pipeline run (parent)
+TAG_RUNNER = "kfp_mlflow.runner"  # "local" or "cluster"
+TAG_IMAGE = "kfp_mlflow.image"  # component image, or "local-process"
+VERSION_PREFIX = "kfp_mlflow.version."  # + package name: its installed version
+
+# What a run worked on.
+TAG_CANDIDATE = "kfp_mlflow.candidate"
+TAG_FAMILY = "kfp_mlflow.family"
+TAG_MODEL_ID = "kfp_mlflow.model_id"  # the MLflow LoggedModel a train task produced
+TAG_TRAIN_RUN_ID = "kfp_mlflow.train_run_id"
+TAG_EVALUATE_RUN_ID = "kfp_mlflow.evaluate_run_id"
+TAG_PARENT_RUN_ID = "kfp_mlflow.parent_run_id"
+TAG_DATASET_DIGEST = "kfp_mlflow.dataset_digest"
+TAG_TASK_TYPE = "kfp_mlflow.task_type"
+TAG_SEED = "kfp_mlflow.seed"
+PARAM_PREFIX = "kfp_mlflow.param."  # + hyperparameter name (on registered versions)
+
+# The register step's decision (on its run and the parent run).
+TAG_DECISION = "kfp_mlflow.decision"
+TAG_WINNER = "kfp_mlflow.winner"
+TAG_REGISTERED_VERSION = "kfp_mlflow.registered_version"
+TAG_PROMOTED = "kfp_mlflow.promoted"  # also on the registered version
+TAG_CHAMPION_VERSION = "kfp_mlflow.champion_version"
+
+# Registered model versions.
+TAG_REGISTRATION_KEY = "kfp_mlflow.registration_key"  # "<kfp run id>:<candidate>"
+TAG_GATE = "kfp_mlflow.gate"  # "passed"
+TAG_DEMOTED = "kfp_mlflow.demoted"  # "true": never chosen as @champion again
+TAG_PRIMARY_METRIC = "kfp_mlflow.primary_metric"
+TAG_DIRECTION = "kfp_mlflow.direction"
+METRIC_PREFIX = "kfp_mlflow.metric."  # + metric name: the value the gate and promotion saw
+
+# MLflow dataset inputs.
+INPUT_TAG_DIGEST = "kfp_mlflow.digest"
