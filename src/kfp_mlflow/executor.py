@@ -47,9 +47,16 @@ def execute(args: argparse.Namespace) -> int:
     from kfp.dsl import executor as kfp_executor
     from kfp.dsl import utils
 
-    from kfp_mlflow.exceptions import KfpMlflowError
+    from kfp_mlflow.exceptions import KfpMlflowError, PipelineStoppedError
     from kfp_mlflow.settings import get_settings
-    from kfp_mlflow.task_records import FAILED, SUCCEEDED, TaskError, TaskRecord
+    from kfp_mlflow.task_records import (
+        FAILED,
+        SUCCEEDED,
+        Stop,
+        TaskError,
+        TaskRecord,
+        peak_rss_mb,
+    )
     from kfp_mlflow.tracking import KfpContext, kfp_identity
 
     executor_input = json.loads(args.executor_input)
@@ -63,9 +70,15 @@ def execute(args: argparse.Namespace) -> int:
     settings = get_settings()
     status_dir = Path(settings.status_dir) if settings.status_dir else None
     record = TaskRecord(task=kfp.task_name or step, step=step, kfp_run_id=kfp.run_id)
-    if status_dir:
-        record.save(status_dir)
+    stop = Stop.load(status_dir) if status_dir else None
+    heartbeat = _Heartbeat(record, status_dir) if status_dir else None
+    if heartbeat:
+        heartbeat.start()
     try:
+        # A task of this run already failed: do nothing (and, if the tracking server is what
+        # failed, do not wait for it again: the runner's ledger closes the runs later).
+        if stop is not None and (not args.kfp_mlflow_untracked or stop.exit_code == 4):
+            raise PipelineStoppedError(f"not starting {step}: step {stop.task} already failed")
         module_path = Path(args.component_module_path)
         module = utils.load_module(
             module_name=module_path.stem, module_directory=module_path.parent
@@ -99,10 +112,43 @@ def execute(args: argparse.Namespace) -> int:
             exit_code=code,
         )
         print(f"kfp-mlflow: step {step} failed: {record.error.message}", file=sys.stderr)
+    if heartbeat:
+        heartbeat.stop()
     record.ended = time.time()
+    record.peak_rss_mb = round(peak_rss_mb(), 1)
     if status_dir:
         record.save(status_dir)
     return code
+
+
+class _Heartbeat:
+    """Saves the record every few seconds with the peak memory so far: if the kernel kills the
+    task (SIGKILL, out of memory), the runner still knows how much it had grown."""
+
+    def __init__(self, record: Any, directory: Path, every: float = 2.0) -> None:
+        import threading
+
+        self._record, self._directory, self._every = record, directory, every
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def start(self) -> None:
+        self._record.save(self._directory)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        import contextlib
+
+        from kfp_mlflow.task_records import peak_rss_mb
+
+        while not self._done.wait(self._every):
+            self._record.peak_rss_mb = round(peak_rss_mb(), 1)
+            with contextlib.suppress(Exception):  # the record changed under us: next beat
+                self._record.save(self._directory)
 
 
 def _execute_tracked(

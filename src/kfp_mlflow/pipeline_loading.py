@@ -96,3 +96,36 @@ def merged_arguments(pipeline: Any, arguments: dict[str, Any]) -> dict[str, Any]
             hint=f"its parameters are: {', '.join(parameters) or 'none'}",
         )
     return {**parameters, **arguments}
+
+
+_KINDS: dict[str, tuple[type, ...]] = {
+    "Float": (float,),
+    "Integer": (int,),
+    "Boolean": (bool,),
+    "String": (str,),
+    "List": (list,),
+    "Dict": (dict,),
+}
+
+
+def coerce_arguments(pipeline: Any, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Arguments as the pipeline's parameter types want them (``--arg seconds=0`` is a float
+    for a float parameter); a value of another kind is an error naming the parameter."""
+    inputs = pipeline.component_spec.inputs or {}
+    coerced = {}
+    for name, value in arguments.items():
+        kind = getattr(inputs.get(name), "type", None)
+        if kind == "Float" and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        expected = _KINDS.get(str(kind))
+        if (
+            expected
+            and not isinstance(value, expected)
+            or (kind in ("Float", "Integer") and isinstance(value, bool))
+        ):
+            raise ConfigError(
+                f"{name}: {value!r} has the wrong type (the parameter is a {kind})",
+                hint="JSON values: --arg seed=7, --arg 'items=[1, 2]', --arg name='\"text\"'",
+            )
+        coerced[name] = value
+    return coerced

@@ -32,9 +32,10 @@ from kfp_mlflow.exceptions import (
     StepFailedError,
     TrackingError,
 )
+from kfp_mlflow.ledger import forget, reconcile, remember
 from kfp_mlflow.local_server import ensure_server, is_healthy
-from kfp_mlflow.settings import ENV_PREFIX, Settings, get_settings
-from kfp_mlflow.task_records import FAILED, RUNNING, SUCCEEDED, TaskRecord, read_records
+from kfp_mlflow.settings import ENV_PREFIX, Settings, get_settings, mlflow_http_environment
+from kfp_mlflow.task_records import FAILED, RUNNING, SUCCEEDED, Stop, TaskRecord, read_records
 
 _POLL_SECONDS = 0.25
 
@@ -108,15 +109,17 @@ def run_local(
     """
     from kfp import local
 
-    from kfp_mlflow.pipeline_loading import load_pipeline, merged_arguments
+    from kfp_mlflow.pipeline_loading import coerce_arguments, load_pipeline, merged_arguments
     from kfp_mlflow.validation import check_arguments
 
     settings = settings or get_settings()
     pipeline = pipeline if pipeline is not None else load_pipeline(None, settings)
-    arguments = dict(arguments or {})
+    arguments = coerce_arguments(pipeline, dict(arguments or {}))
     check_arguments(merged_arguments(pipeline, arguments))
     started = time.perf_counter()
     tracking_uri = resolve_tracking_uri(settings)
+    # Runs an earlier, dead local run left open against this server are closed first.
+    reconcile(settings, tracking_uri)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     run_dir = (settings.work_dir / "runs" / stamp).resolve()
     status_dir = run_dir / "tasks"
@@ -129,9 +132,14 @@ def run_local(
         "MLFLOW_EXPERIMENT_NAME": settings.experiment_name,
         f"{ENV_PREFIX}RUNNER": "local",
         f"{ENV_PREFIX}STATUS_DIR": str(status_dir),
+        **mlflow_http_environment(settings),
         **({f"{ENV_PREFIX}GIT_COMMIT": commit} if commit else {}),
     }
-    watcher = _Watcher(status_dir, on_event)
+
+    def opened(kfp_run_id: str) -> None:
+        remember(settings, kfp_run_id, tracking_uri, settings.experiment_name)
+
+    watcher = _Watcher(status_dir, on_event, opened)
     failure: BaseException | None = None
     with _environment(task_env), log_path.open("w") as log, warnings.catch_warnings():
         # kfp warns that the project image is not a Python image; locally that is the point.
@@ -153,6 +161,8 @@ def run_local(
         except KeyboardInterrupt:
             watcher.stop()
             killed = _count_killed(status_dir, task_settings)
+            for kfp_run_id in {record.kfp_run_id for record in read_records(status_dir)}:
+                forget(settings, kfp_run_id)
             raise InterruptedRunError(
                 f"interrupted; {killed} MLflow run(s) of this pipeline run marked KILLED",
                 hint=f"partial log: {log_path}",
@@ -164,7 +174,12 @@ def run_local(
         records = read_records(status_dir)
         kfp_run_ids = {record.kfp_run_id for record in records}
         outcome = _failure(records, failure, log_path) if failure else None
-        _close_parents(kfp_run_ids, outcome, task_settings)
+        # With the server down, closing would only wait out the request bounds again: the
+        # ledger keeps the runs for the next command (or `kfp-mlflow runs reconcile`).
+        if not tracking_uri.startswith("http") or is_healthy(tracking_uri, timeout=3.0):
+            _close_parents(kfp_run_ids, outcome, task_settings)
+            for kfp_run_id in kfp_run_ids:
+                forget(settings, kfp_run_id)
     get_settings.cache_clear()
     return LocalRun(
         succeeded=outcome is None,
@@ -200,9 +215,16 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 class _Watcher:
     """Polls the status directory and reports each task's start and end once."""
 
-    def __init__(self, directory: Path, on_event: Callable[[TaskEvent], None]) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        on_event: Callable[[TaskEvent], None],
+        on_new_run: Callable[[str], None],
+    ) -> None:
         self._directory = directory
         self._on_event = on_event
+        self._on_new_run = on_new_run
+        self._runs: set[str] = set()
         self._seen: dict[str, str] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="kfp-mlflow-watch")
@@ -222,6 +244,13 @@ class _Watcher:
 
     def _scan(self) -> None:
         for record in read_records(self._directory):
+            if record.kfp_run_id not in self._runs:
+                self._runs.add(record.kfp_run_id)
+                self._on_new_run(record.kfp_run_id)
+            if record.state == FAILED and Stop.load(self._directory) is None:
+                # Tasks not started yet do no work once one has failed.
+                code = record.error.exit_code if record.error else 6
+                Stop(record.label or record.task, code).save(self._directory)
             if self._seen.get(record.record_id) == record.state:
                 continue
             if record.state != RUNNING and record.record_id not in self._seen:
@@ -253,11 +282,12 @@ def _failure(records: list[TaskRecord], failure: BaseException, log_path: Path) 
     vanished = [r for r in records if r.state == RUNNING]
     if vanished:
         task = vanished[0]
+        memory = f", peak memory {task.peak_rss_mb:.0f} MB" if task.peak_rss_mb else ""
         return StepFailedError(
-            f"step {task.label or task.task} ended without reporting after "
-            f"{task.seconds:.0f}s: the process was killed (e.g. SIGKILL by the out-of-memory "
-            "killer)",
-            hint=f"give it more memory or less data; {hint}",
+            f"step {task.label or task.task} was killed by a signal after "
+            f"{time.time() - task.started:.0f}s{memory} (SIGKILL: most likely the kernel's "
+            "out-of-memory killer)",
+            hint=f"give the task more memory or use less data; {hint}",
         )
     # A task that is not a kfp-mlflow component failed; kfp.local names it in its exception.
     return StepFailedError(f"a task failed: {_plain(str(failure))}", hint=hint)

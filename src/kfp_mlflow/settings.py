@@ -82,6 +82,37 @@ class Settings(BaseSettings):
         description="MLflow server credential, used by the MLflow client itself (masked).",
     )
 
+    # How long a dead or stuck server may hold a task: each request waits at most
+    # timeout × (retries + 1) plus backoff (1, 2, 4 s...): 15 × 4 + 7 = 67 s with the defaults,
+    # under the 90 s bound. A server paused for 20 s is ridden out by the first retry.
+    tracking_request_timeout: float = Field(
+        default=15.0,
+        gt=0,
+        le=600,
+        validation_alias=AliasChoices(
+            "MLFLOW_HTTP_REQUEST_TIMEOUT", "KFP_MLFLOW_TRACKING_REQUEST_TIMEOUT"
+        ),
+        description="Seconds one MLflow request may take before it is retried.",
+    )
+    tracking_max_retries: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        validation_alias=AliasChoices(
+            "MLFLOW_HTTP_REQUEST_MAX_RETRIES", "KFP_MLFLOW_TRACKING_MAX_RETRIES"
+        ),
+        description="Retries of a failed MLflow request.",
+    )
+    tracking_backoff_factor: float = Field(
+        default=1.0,
+        ge=0,
+        le=10,
+        validation_alias=AliasChoices(
+            "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "KFP_MLFLOW_TRACKING_BACKOFF_FACTOR"
+        ),
+        description="Seconds × 2^n between MLflow retries.",
+    )
+
     # --- Training defaults (become pipeline parameter defaults) ------------------------------
     data: str = Field(
         default="sklearn://diabetes",
@@ -190,6 +221,15 @@ class Settings(BaseSettings):
         default=30, ge=1, le=600, description="Seconds before one KFP API call gives up."
     )
     # mlflow_ui_url (MLflow section above) is also the link written into KFP run descriptions.
+
+
+def mlflow_http_environment(settings: Settings) -> dict[str, str]:
+    """The request bounds as the MLflow client reads them (it reads only its own variables)."""
+    return {
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": f"{settings.tracking_request_timeout:g}",
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(settings.tracking_max_retries),
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": f"{settings.tracking_backoff_factor:g}",
+    }
 
 
 @lru_cache(maxsize=1)

@@ -43,6 +43,7 @@ class TaskRecord:
     mlflow_run_id: str | None = None
     error: TaskError | None = None
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    peak_rss_mb: float | None = None
     record_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
@@ -73,3 +74,33 @@ def read_records(directory: Path) -> list[TaskRecord]:
         except (OSError, ValueError, TypeError):
             continue  # replaced between listing and reading; the next poll sees it
     return sorted(records, key=lambda record: record.started)
+
+
+STOP_FILE = "STOP"
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Written by the runner when a task failed: tasks not yet started do no work."""
+
+    task: str
+    exit_code: int
+
+    def save(self, directory: Path) -> None:
+        partial = directory / f".{STOP_FILE}.tmp"
+        partial.write_text(json.dumps(asdict(self)))
+        os.replace(partial, directory / STOP_FILE)
+
+    @classmethod
+    def load(cls, directory: Path) -> Stop | None:
+        try:
+            return cls(**json.loads((directory / STOP_FILE).read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far (Linux reports kilobytes)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from kfp_mlflow.exceptions import PipelineStoppedError, TrackingError
 from kfp_mlflow.provenance import provenance_tags
-from kfp_mlflow.settings import Settings, get_settings
+from kfp_mlflow.settings import Settings, get_settings, mlflow_http_environment
 from kfp_mlflow.tag_schema import (
     ROLE_PIPELINE,
     ROLE_TASK,
@@ -83,26 +83,48 @@ def tracking_client(settings: Settings | None = None) -> MlflowClient:
             "MLFLOW_TRACKING_URI is not set",
             hint="point it at an MLflow tracking server (http://host:5000)",
         )
+    import os
+
     from mlflow import MlflowClient
 
+    # The MLflow client reads its request bounds from these variables only, at each request.
+    os.environ.update(mlflow_http_environment(settings))
     return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
 
 
 @contextmanager
 def mlflow_errors(action: str) -> Iterator[None]:
-    """Turn MLflow's transport and REST errors into one TrackingError naming the action."""
+    """Turn MLflow's transport and REST errors into one TrackingError naming the server and the
+    action. Requests are bounded (see ``Settings.tracking_request_timeout``), so this ends."""
     from mlflow.exceptions import MlflowException
     from requests.exceptions import RequestException
 
+    server = get_settings().tracking_uri or "(no MLFLOW_TRACKING_URI)"
     try:
         yield
     except MlflowException as error:
+        unreachable = any(
+            marker in error.message
+            for marker in ("Max retries exceeded", "Connection refused", "timed out", "500")
+        )
+        if unreachable:
+            raise TrackingError(
+                f"MLflow tracking server {server} failed while trying to {action}: "
+                f"{_first_line(error.message)}",
+                hint="check that the server and its artifact store are up",
+            ) from error
         raise TrackingError(f"MLflow refused to {action}: {error.message}") from error
     except RequestException as error:
         raise TrackingError(
-            f"MLflow tracking server unreachable while trying to {action}: {error}",
+            f"MLflow tracking server {server} unreachable while trying to {action}: "
+            f"{_first_line(str(error))}",
             hint="check MLFLOW_TRACKING_URI and that the server is up",
         ) from error
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def experiment_id_for(client: MlflowClient, name: str, settings: Settings) -> str:
@@ -375,7 +397,9 @@ def end_parent_run(
         client.set_terminated(parent_run_id, _FINAL_STATUS.get(state.upper(), "FAILED"))
 
 
-def end_open_runs(kfp_run_ids: set[str], status: str, settings: Settings | None = None) -> set[str]:
+def end_open_runs(
+    kfp_run_ids: set[str], status: str, settings: Settings | None = None, reason: str = ""
+) -> set[str]:
     """End as ``status`` every run of these KFP runs still RUNNING; the ids it ended.
 
     Only runs tagged with one of ``kfp_run_ids`` are touched, so a concurrent pipeline's runs
@@ -398,6 +422,8 @@ def end_open_runs(kfp_run_ids: set[str], status: str, settings: Settings | None 
                 ),
             )
             for run in open_runs:
+                if reason and TAG_ERROR not in run.data.tags:
+                    client.set_tag(run.info.run_id, TAG_ERROR, reason)
                 client.set_terminated(run.info.run_id, status)
                 ended.add(str(run.info.run_id))
     return ended

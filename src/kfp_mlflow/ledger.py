@@ -1,0 +1,97 @@
+"""Local runs' open MLflow runs, remembered on disk so that nothing stays RUNNING for ever.
+
+A local pipeline run registers its KFP run id here as soon as its first task reports, with the
+runner's process id, and removes it once its MLflow runs are closed. If the runner dies first
+(killed, machine rebooted) or the tracking server was down when it ended, the entry stays; the
+next kfp-mlflow command against that server — or ``kfp-mlflow runs reconcile`` — closes the runs
+of every entry whose process is provably gone. A live process's runs are never touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from kfp_mlflow.exceptions import TrackingError
+from kfp_mlflow.settings import Settings
+
+FOLDER = "open-runs"
+
+
+@dataclass(frozen=True)
+class Entry:
+    kfp_run_id: str
+    tracking_uri: str
+    experiment: str
+    pid: int
+    started: float
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    kfp_run_id: str
+    runs_closed: int
+
+
+def _folder(settings: Settings) -> Path:
+    return settings.work_dir / FOLDER
+
+
+def remember(settings: Settings, kfp_run_id: str, tracking_uri: str, experiment: str) -> None:
+    folder = _folder(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    entry = Entry(kfp_run_id, tracking_uri, experiment, os.getpid(), time.time())
+    (folder / f"{kfp_run_id}.json").write_text(json.dumps(asdict(entry)))
+
+
+def forget(settings: Settings, kfp_run_id: str) -> None:
+    (_folder(settings) / f"{kfp_run_id}.json").unlink(missing_ok=True)
+
+
+def entries(settings: Settings) -> list[Entry]:
+    found = []
+    for path in sorted(_folder(settings).glob("*.json")):
+        try:
+            found.append(Entry(**json.loads(path.read_text())))
+        except (OSError, ValueError, TypeError):
+            continue
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` still exists (this machine's ledger: same process namespace)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reconcile(settings: Settings, tracking_uri: str) -> list[Reconciled]:
+    """Close (FAILED) the open runs of every dead local run recorded for ``tracking_uri``."""
+    from kfp_mlflow.tracking import end_open_runs
+
+    done = []
+    for entry in entries(settings):
+        if entry.tracking_uri != tracking_uri or alive(entry.pid):
+            continue
+        scoped = settings.model_copy(
+            update={"experiment_name": entry.experiment, "tracking_uri": tracking_uri}
+        )
+        try:
+            closed = end_open_runs(
+                {entry.kfp_run_id},
+                "FAILED",
+                scoped,
+                reason=f"reconciled: local run process {entry.pid} ended without closing its runs",
+            )
+        except TrackingError:
+            continue  # the server is still unreachable: keep the entry for next time
+        forget(settings, entry.kfp_run_id)
+        done.append(Reconciled(entry.kfp_run_id, len(closed)))
+    return done
