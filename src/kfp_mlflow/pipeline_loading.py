@@ -113,15 +113,12 @@ def coerce_arguments(pipeline: Any, arguments: dict[str, Any]) -> dict[str, Any]
     for a float parameter); a value of another kind is an error naming the parameter."""
     inputs = pipeline.component_spec.inputs or {}
     coerced = {}
-    for name, value in arguments.items():
+    for name, given in arguments.items():
         kind = getattr(inputs.get(name), "type", None)
-        if kind == "Float" and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+        value = float(given) if kind == "Float" and type(given) is int else given
         expected = _KINDS.get(str(kind))
-        if (
-            expected
-            and not isinstance(value, expected)
-            or (kind in ("Float", "Integer") and isinstance(value, bool))
+        if (expected and not isinstance(value, expected)) or (
+            kind in ("Float", "Integer") and isinstance(value, bool)
         ):
             raise ConfigError(
                 f"{name}: {value!r} has the wrong type (the parameter is a {kind})",
