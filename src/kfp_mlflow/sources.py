@@ -278,12 +278,15 @@ def _read_directory(location: Location, columns: list[str] | None) -> pd.DataFra
 
         parts = [_read_csv(location, path, columns) for path in sorted(files)]
         return pd.concat(parts, ignore_index=True)
-    return _read_parquet(location, base, columns)
+    return _read_parquet(location, base, columns, first_file=sorted(files)[0])
 
 
-def _read_parquet(location: Location, path: str, columns: list[str] | None) -> pd.DataFrame:
+def _read_parquet(
+    location: Location, path: str, columns: list[str] | None, first_file: str | None = None
+) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
 
     try:
         dataset = ds.dataset(
@@ -297,6 +300,10 @@ def _read_parquet(location: Location, path: str, columns: list[str] | None) -> p
     except (DataError, ConfigError):
         raise
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        if "duplicate field names" in str(error):
+            # Dataset discovery refuses them before naming them: read them from one file.
+            schema = pq.read_schema(first_file or path, filesystem=location.filesystem)
+            _refuse_duplicates(location, schema.names)
         raise DataError(
             f"data: cannot parse {location.uri} as parquet: {_first_line(error)}",
             hint="check that every file under it is Parquet with the same columns",
