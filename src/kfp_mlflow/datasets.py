@@ -290,7 +290,7 @@ def _show(value: Any) -> str:
 # --- Column profile: identifiers, high cardinality, timestamps ---------------------------------
 
 _ISO_DATETIME = re.compile(
-    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:?\d{2})?"
+    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?P<zone>Z|[+-]\d{2}:?\d{2})?)?"
 )
 _ID_NAME = re.compile(r"(?i)(?:^|[_\s.-])(?:id|uuid|guid|key|index)$|^(?:id|uuid|guid)|[a-z]Id$")
 
@@ -439,11 +439,14 @@ def _parse_iso(values: pd.Series) -> pd.Series | None:
     if not (pd.api.types.is_object_dtype(values.dtype) or pd.api.types.is_string_dtype(values)):
         return None
     sample = values.dropna().head(1000)
-    if sample.empty or not all(
-        isinstance(value, str) and _ISO_DATETIME.fullmatch(value.strip()) for value in sample
-    ):
+    matches = [
+        _ISO_DATETIME.fullmatch(value.strip()) if isinstance(value, str) else None
+        for value in sample
+    ]
+    if sample.empty or not all(matches):
         return None
-    zoned = any(value.strip().endswith("Z") or value.strip()[-6:-5] in "+-" for value in sample)
+    # Any offset in the sample: parse all in UTC, since mixed offsets have no one naive time.
+    zoned = any(match.group("zone") for match in matches if match)
     parsed = pd.to_datetime(values, format="ISO8601", errors="coerce", utc=zoned)
     if int(parsed.isna().sum()) != int(values.isna().sum()):
         return None
