@@ -117,7 +117,9 @@ def main() -> None:
     print(f"{'step':<22}{'seconds':>9}{'peak RSS MiB':>14}")
     for name, seconds, peak in results:
         print(f"{name:<22}{seconds:>9.2f}{peak:>14.0f}")
-    print(f"{'process peak':<22}{'':>9}{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:>14.0f}")
+    print(
+        f"{'process peak':<22}{'':>9}{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:>14.0f}"
+    )
 
 
 if __name__ == "__main__":

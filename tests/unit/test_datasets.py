@@ -205,7 +205,9 @@ def test_one_row_per_class_names_integer_labels_plainly():
 
 def test_more_classes_than_test_rows_is_refused():
     frame = pd.DataFrame({"x": range(60), "label": [f"k{i % 20}" for i in range(60)]})
-    with pytest.raises(DataError, match=r"has 20 classes, but a 0.1 split of 60 rows leaves 6 test"):
+    with pytest.raises(
+        DataError, match=r"has 20 classes, but a 0.1 split of 60 rows leaves 6 test"
+    ):
         validate(frame, "label", "classification", 10, test_size=0.1)
     assert validate(frame, "label", "classification", 10, test_size=0.4) == "classification"
 
