@@ -107,9 +107,10 @@ def _s3_location(uri: str, bucket: str, key: str, settings: Settings) -> Locatio
         secret_key=secret,
         endpoint_override=endpoint.netloc or endpoint.path,
         scheme=endpoint.scheme or "http",
-        # A store that stops answering must fail the step in seconds, not hang it.
-        connect_timeout=10,
-        request_timeout=60,
+        # A store that stops answering fails the step within about a minute (3 x 20 s of
+        # silence at most), never hangs it; the timeout is per read, not for the whole file.
+        connect_timeout=5,
+        request_timeout=20,
         retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=3),
     )
     return Location(uri, filesystem, f"{bucket}/{key}", object_store=settings.s3_endpoint_url)
