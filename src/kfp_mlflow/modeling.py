@@ -33,10 +33,15 @@ FAMILIES: dict[str, tuple[str, str]] = {
 # Loading trusts exactly these, so a model file cannot smuggle in anything else; a new family
 # that needs more must add them here (tests/unit/test_modeling.py checks every family).
 SKOPS_TRUSTED_TYPES = (
+    "kfp_mlflow.features.DatetimeFeatures",
     "numpy.dtype",
     "sklearn.tree._tree.Tree",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 )
+
+
+# One-hot columns per categorical feature at most (the rest pooled as "infrequent").
+MAX_CATEGORIES = 50
 
 
 # Logistic regression has no `alpha`; the search space speaks of one regularisation knob.
@@ -124,21 +129,33 @@ def build_pipeline(candidate: Candidate, task: str, seed: int, features: pd.Data
     from sklearn.pipeline import Pipeline, make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+    from kfp_mlflow.features import datetime_features
+
+    dates = [c for c in features.columns if pd.api.types.is_datetime64_any_dtype(features[c])]
     numeric = [
         c
         for c in features.columns
         if pd.api.types.is_numeric_dtype(features[c])
         and not pd.api.types.is_bool_dtype(features[c])
+        and c not in dates
     ]
-    categorical = [c for c in features.columns if c not in numeric]
+    categorical = [c for c in features.columns if c not in numeric and c not in dates]
     encode = ColumnTransformer(
         [
             ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
+            # Raw timestamps in, numbers out: serving takes the same timestamps training had.
+            ("dates", make_pipeline(datetime_features(), SimpleImputer(strategy="median")), dates),
             (
                 "categorical",
                 make_pipeline(
                     SimpleImputer(strategy="most_frequent"),
-                    OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                    # Bounded by design: at most MAX_CATEGORIES columns per feature, rare values
+                    # pooled, so a high-cardinality column cannot blow up memory.
+                    OneHotEncoder(
+                        handle_unknown="infrequent_if_exist",
+                        max_categories=MAX_CATEGORIES,
+                        sparse_output=False,
+                    ),
                 ),
                 categorical,
             ),
@@ -165,7 +182,11 @@ def as_model_input(features: pd.DataFrame) -> pd.DataFrame:
     converted = features.copy()
     for column in converted.columns:
         series = converted[column]
-        if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+        if (
+            pd.api.types.is_bool_dtype(series)
+            or pd.api.types.is_numeric_dtype(series)
+            or pd.api.types.is_datetime64_any_dtype(series)
+        ):
             continue
         converted[column] = series.astype("object").where(series.notna(), None).astype(str)
         converted.loc[series.isna(), column] = None

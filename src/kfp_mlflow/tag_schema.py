@@ -36,6 +36,7 @@ TAG_EVALUATE_RUN_ID = "kfp_mlflow.evaluate_run_id"
 TAG_PARENT_RUN_ID = "kfp_mlflow.parent_run_id"
 TAG_DATASET_DIGEST = "kfp_mlflow.dataset_digest"
 TAG_TASK_TYPE = "kfp_mlflow.task_type"
+TAG_DATA_WARNINGS = "kfp_mlflow.data_warnings"  # columns preprocess dropped, and why
 TAG_SEED = "kfp_mlflow.seed"
 PARAM_PREFIX = "kfp_mlflow.param."  # + hyperparameter name (on registered versions)
 

@@ -7,9 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from kfp_mlflow.contracts import DatasetInfo
-from kfp_mlflow.datasets import read_dataset, schema, split, validate
+from kfp_mlflow.datasets import prepare, read_dataset, schema, split
 from kfp_mlflow.settings import Settings, get_settings
-from kfp_mlflow.tag_schema import INPUT_TAG_DIGEST, TAG_DATASET_DIGEST, TAG_TASK_TYPE
+from kfp_mlflow.tag_schema import (
+    INPUT_TAG_DIGEST,
+    TAG_DATA_WARNINGS,
+    TAG_DATASET_DIGEST,
+    TAG_TASK_TYPE,
+)
 from kfp_mlflow.tracking import TaskRun, log_values, mlflow_errors
 
 
@@ -35,8 +40,13 @@ def run_preprocess(
     """Write the train and test splits as Parquet; return the record each one carries."""
     settings = settings or get_settings()
     frame = read_dataset(data, settings)
-    resolved = validate(frame, target, task, min_rows)
+    prepared = prepare(frame, target, task, min_rows, test_size=test_size)
+    frame, resolved = prepared.frame, prepared.task
     parts = split(frame, target, resolved, seed, test_size)
+    warnings = prepared.profile.warnings()
+    if warnings:  # e.g. an ID column dropped: visible on the run, never a silent change
+        run.set_tags({TAG_DATA_WARNINGS: "; ".join(warnings)[:4000]})
+    run.log_dict(prepared.profile.as_dict(), "data_profile.json")
     for part, path in ((parts.train, train_path), (parts.test, test_path)):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         part.to_parquet(path, index=False)
