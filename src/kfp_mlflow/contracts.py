@@ -116,6 +116,11 @@ class DatasetInfo(Contract):
     digest: str = Field(description="content digest of the whole dataset the split came from")
     source: str = Field(description="URI the data was read from")
     seed: int
+    baseline: dict[str, float] = Field(
+        default_factory=dict,
+        description="metrics on the test split of a model that learned nothing (train mean or "
+        "class prior); a candidate must beat them",
+    )
 
 
 class ModelInfo(Contract):
@@ -157,6 +162,9 @@ class EvaluationInfo(Contract):
     evaluate_run_id: str
     model_id: str | None = None
     dataset_digest: str
+    baseline: dict[str, float] = Field(
+        default_factory=dict, description="the test split's baseline metrics (DatasetInfo)"
+    )
 
     _ints = field_validator("params")(restore_ints)
 

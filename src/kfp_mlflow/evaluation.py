@@ -231,3 +231,26 @@ def _extra(
                 f"{error}"
             ) from error
     return values
+
+
+def baseline_metrics(
+    train_target: pd.Series, test_target: pd.Series, task: str
+) -> dict[str, float]:
+    """What a model that learned nothing scores on the test split: the train mean (regression)
+    or the train class prior (classification). A candidate must beat it to be registered."""
+    import numpy as np
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+
+    placeholder = np.zeros((len(train_target), 1))
+    dummy: Any = (
+        DummyRegressor(strategy="mean")
+        if task == "regression"
+        else DummyClassifier(strategy="prior")
+    )
+    labels = train_target if task == "regression" else train_target.astype(str)
+    dummy.fit(placeholder, labels)
+    truth = test_target if task == "regression" else test_target.astype(str)
+    import pandas as pd
+
+    frame = pd.DataFrame({"placeholder": np.zeros(len(test_target))})
+    return score(dummy, frame, truth, task).metrics

@@ -42,6 +42,12 @@ class PromotionError(KfpMlflowError):
     exit_code = 5
 
 
+class GateError(KfpMlflowError):
+    """No candidate passed the quality gate (thresholds and baseline): nothing was registered."""
+
+    exit_code = 8
+
+
 class PipelineRunError(KfpMlflowError):
     """A pipeline run ended in failure; the message names the failed task."""
 

@@ -13,6 +13,8 @@ from kfp_mlflow.exceptions import ConfigError
 TIE_BREAKERS = ("log_loss", "rmse", "mae", "roc_auc", "r2", "f1", "accuracy")
 
 DEFAULT_PRIMARY_METRIC = {"regression": "rmse", "classification": "roc_auc"}
+# When the default metric does not exist for the models (a classifier without probabilities).
+FALLBACK_METRIC = {"regression": "rmse", "classification": "f1"}
 # Better than predicting the mean / than a coin: nothing worse is ever registered by default.
 DEFAULT_THRESHOLDS = {"regression": ("r2>=0.1",), "classification": ("roc_auc>=0.6",)}
 
@@ -49,6 +51,10 @@ class Policy:
     direction: Direction
     thresholds: tuple[Threshold, ...]
     min_improvement: float
+    #: How much better than the trivial baseline (in metric units) a candidate must be.
+    baseline_margin: float = 0.0
+    #: Why the policy differs from what was asked (e.g. a fallback metric), for the summary.
+    note: str = ""
     #: Direction of every metric the policy may meet: the built-in ones plus custom ones.
     directions: dict[str, Direction] = field(default_factory=lambda: dict(METRIC_DIRECTIONS))
 
@@ -76,7 +82,10 @@ class Policy:
             )
         if min_improvement < 0:
             raise ConfigError(f"min_improvement: {min_improvement} must not be negative")
-        raw = DEFAULT_THRESHOLDS[task] if thresholds is None or len(thresholds) == 0 else thresholds
+        # The default gate speaks of the default metric; with another one (or a fallback) the
+        # baseline check is the gate unless thresholds are declared.
+        default = DEFAULT_THRESHOLDS[task] if metric == DEFAULT_PRIMARY_METRIC[task] else ()
+        raw = default if thresholds is None or len(thresholds) == 0 else thresholds
         return cls(
             metric=metric,
             direction=directions[metric],
@@ -88,6 +97,26 @@ class Policy:
     def improvement(self, challenger: float, champion: float) -> float:
         """How much better ``challenger`` is, in metric units (negative when worse)."""
         return champion - challenger if self.direction == "min" else challenger - champion
+
+    def baseline_shortfall(self, metrics: dict[str, float], baseline: dict[str, float]) -> str:
+        """Why ``metrics`` do not beat the baseline by more than ``baseline_margin`` ("" if they
+        do): on the primary metric, and for classifiers on macro-F1 too, which a
+        majority-class model cannot improve however imbalanced the classes are."""
+        checked = [self.metric] + (["f1"] if "f1" in baseline and self.metric != "f1" else [])
+        for name in checked:
+            if name not in metrics or name not in baseline:
+                continue
+            gain = (
+                baseline[name] - metrics[name]
+                if self.directions.get(name) == "min"
+                else metrics[name] - baseline[name]
+            )
+            if gain <= self.baseline_margin:
+                return (
+                    f"does not beat the baseline on {name} ({metrics[name]:.6g} vs "
+                    f"{baseline[name]:.6g} for a model that learned nothing)"
+                )
+        return ""
 
     def failed_thresholds(self, metrics: dict[str, Any]) -> list[Threshold]:
         return [threshold for threshold in self.thresholds if not threshold.passes(metrics)]

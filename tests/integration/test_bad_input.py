@@ -34,6 +34,10 @@ CASES = {
     "all-null target": (lambda tmp: _write(tmp, _frame().assign(y=np.nan)), {"target": "y"}, "column 'y' is empty"),
     "too few rows": (lambda tmp: _write(tmp, _frame(12).assign(y=np.arange(12.0))), {"target": "y"}, "12 rows with a 'y' value, fewer than the 30 required"),
     "text target for regression": (lambda tmp: _write(tmp, _frame()), {"target": "label", "task": "regression"}, "column 'label' is not numeric"),
+    "header-only csv": (lambda tmp: _write(tmp, _frame().head(0)), {"target": "label"}, "has no rows (only the header"),
+    "a class with one row": (lambda tmp: _write(tmp, _frame().assign(label=["a"] * 59 + ["rare"])), {"target": "label"}, "'rare'"),
+    "infinite feature": (lambda tmp: _write(tmp, _frame().assign(x=[np.inf] + [0.5] * 59)), {"target": "label"}, "infinite values (±inf) in 'x'"),
+    "continuous target as classes": (lambda tmp: _write(tmp, _frame().assign(y=np.linspace(0, 1, 60))), {"target": "y", "task": "classification"}, "it looks continuous"),
 }  # fmt: skip
 
 

@@ -107,6 +107,7 @@ def run_evaluate(
         evaluate_run_id=run.run_id,
         model_id=model.model_id,
         dataset_digest=dataset.digest,
+        baseline=dataset.baseline,
     )
     Path(evaluation_path).parent.mkdir(parents=True, exist_ok=True)
     Path(evaluation_path).write_text(json.dumps(evaluation.as_metadata(), indent=2))

@@ -8,6 +8,7 @@ from typing import Any
 
 from kfp_mlflow.contracts import DatasetInfo
 from kfp_mlflow.datasets import prepare, read_dataset, schema, split
+from kfp_mlflow.evaluation import baseline_metrics
 from kfp_mlflow.settings import Settings, get_settings
 from kfp_mlflow.tag_schema import (
     INPUT_TAG_DIGEST,
@@ -68,6 +69,8 @@ def run_preprocess(
         params={"data": data, "target": target, "task": resolved, "seed": seed},
         tags=facts,
     )
+    baseline = baseline_metrics(parts.train[target], parts.test[target], resolved)
+    run.log_metrics({f"baseline_{name}": value for name, value in baseline.items()})
     train = DatasetInfo(
         role="train",
         rows=len(parts.train),
@@ -77,6 +80,7 @@ def run_preprocess(
         digest=parts.digest,
         source=data,
         seed=seed,
+        baseline=baseline,
     )
     return PreprocessResult(
         train=train, test=train.model_copy(update={"role": "test", "rows": len(parts.test)})

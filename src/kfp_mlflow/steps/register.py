@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from kfp_mlflow.contracts import Decision, EvaluationInfo
 from kfp_mlflow.evaluation import METRIC_DIRECTIONS, Direction
-from kfp_mlflow.exceptions import ContractError, DataError
+from kfp_mlflow.exceptions import ContractError, DataError, GateError
 from kfp_mlflow.naming import check_model_name
-from kfp_mlflow.policy import Policy
+from kfp_mlflow.policy import DEFAULT_PRIMARY_METRIC, FALLBACK_METRIC, Policy
 from kfp_mlflow.promotion import CHAMPION, Promotion, promote, register_version, version_tags
 from kfp_mlflow.provenance import provenance_tags
 from kfp_mlflow.settings import Settings, get_settings
@@ -50,12 +50,15 @@ def rank(
     for evaluation in evaluations:
         observed = evaluation.metrics
         failed = policy.failed_thresholds(observed)
+        shortfall = policy.baseline_shortfall(observed, evaluation.baseline)
         if policy.metric not in observed:
             rejected[evaluation.candidate] = f"no {policy.metric}"
         elif failed:
             rejected[evaluation.candidate] = "fails " + ", ".join(
                 f"{t} ({t.metric}={observed.get(t.metric, float('nan')):.6g})" for t in failed
             )
+        elif shortfall:
+            rejected[evaluation.candidate] = shortfall
         else:
             passing.append(evaluation)
     passing.sort(key=lambda e: (policy.rank_key(e.metrics), e.candidate))
@@ -77,12 +80,22 @@ def policy_for(
             f"register: evaluations mix task types {sorted(tasks)}",
             hint="register candidates trained on the same preprocess output",
         )
+    task = tasks.pop()
     custom: dict[str, Direction] = {}
     for evaluation in evaluations:
         for name, direction in evaluation.directions.items():
             if name not in METRIC_DIRECTIONS:
                 custom[name] = direction
-    return Policy.for_task(tasks.pop(), primary_metric, thresholds, min_improvement, custom)
+    policy = Policy.for_task(task, primary_metric, thresholds, min_improvement, custom)
+    if not primary_metric and not any(policy.metric in e.metrics for e in evaluations):
+        # The default metric does not exist for these models (e.g. no class probabilities):
+        # decide on the declared fallback, with its own default gate, and say so.
+        fallback = FALLBACK_METRIC[task]
+        policy = Policy.for_task(task, fallback, thresholds or [], min_improvement, custom)
+        return replace(
+            policy, note=f"{DEFAULT_PRIMARY_METRIC[task]} unavailable; decided on {fallback}"
+        )
+    return policy
 
 
 def run_register(
@@ -123,9 +136,13 @@ def run_register(
         "mlflow_run_url": run_link(settings, run.experiment_id, run.parent_run_id),
     }
     if not passing:
-        fields["reason"] = "no candidate passed the quality gate; nothing registered"
+        fields["reason"] = "no candidate passed the quality gate; nothing registered: " + "; ".join(
+            f"{name} {why}" for name, why in rejected.items()
+        )
     else:
         fields |= _register_and_promote(run, passing[0], policy, model_name, settings)
+    if policy.note:
+        fields["reason"] = f"{policy.note}. {fields['reason']}"
     decision = Decision(**fields)
     decision_tags = _decision_tags(decision)
     run.set_tags(decision_tags)
@@ -139,6 +156,8 @@ def run_register(
     Path(decision_path).write_text(json.dumps(decision.as_metadata(), indent=2, sort_keys=True))
     Path(summary_path).parent.mkdir(parents=True, exist_ok=True)
     Path(summary_path).write_text(summary_markdown(decision))
+    if not passing:  # a schedule must notice: the step fails, with the decision on record
+        raise GateError(decision.reason[:1000], hint="see the decision in the register run")
     return RegisterResult(version=decision.registered_version, decision=decision)
 
 
