@@ -115,8 +115,12 @@ def test_no_database_password_is_in_git(all_objects: list) -> None:
         ["git", "ls-files", "manifests"],
         cwd=MANIFESTS.parent, capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
-    assert tracked and not [path for path in tracked if path.endswith(".env") and "postgres" in path]
-    rendered_secrets = {obj["metadata"]["name"] for _, obj in all_objects if obj["kind"] == "Secret"}
+    assert tracked and not [
+        path for path in tracked if path.endswith(".env") and "postgres" in path
+    ]
+    rendered_secrets = {
+        obj["metadata"]["name"] for _, obj in all_objects if obj["kind"] == "Secret"
+    }
     assert "mlflow-postgres" not in rendered_secrets
     for source, obj in workloads(all_objects):
         for container in _containers(pod_spec(obj)):

@@ -57,7 +57,9 @@ def _handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
         def _status(self, code: int, reason: str) -> None:
-            self._reply(code, {"kind": "Status", "apiVersion": "v1", "code": code, "reason": reason})
+            self._reply(
+                code, {"kind": "Status", "apiVersion": "v1", "code": code, "reason": reason}
+            )
 
         def _authorised(self) -> bool:
             api.requests.append((self.command, self.path))
