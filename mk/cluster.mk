@@ -41,8 +41,8 @@ deploy-kfp:
 	$(KUBECTL) $(KCTX) -n kubeflow wait --for=condition=Available deploy --all --timeout=15m
 
 deploy-mlflow:
-	$(PYTHON) -m kfp_mlflow.cluster.dev_secrets manifests/mlflow/overlays/kind/dev-postgres.env
 	$(KUBECTL) $(KCTX) apply --server-side -k manifests/mlflow/overlays/kind
+	$(KUBECTL) $(KCTX) -n mlflow wait --for=condition=complete job/mlflow-postgres-secret --timeout=5m
 	$(KUBECTL) $(KCTX) -n mlflow rollout status statefulset/postgres --timeout=5m
 	$(KUBECTL) $(KCTX) -n mlflow wait --for=condition=complete job/mlflow-create-bucket --timeout=5m
 	$(KUBECTL) $(KCTX) -n mlflow rollout status deploy/mlflow --timeout=5m

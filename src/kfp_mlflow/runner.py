@@ -19,7 +19,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -120,7 +120,7 @@ def run_local(
     tracking_uri = resolve_tracking_uri(settings)
     # Runs an earlier, dead local run left open against this server are closed first.
     reconcile(settings, tracking_uri)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     run_dir = (settings.work_dir / "runs" / stamp).resolve()
     status_dir = run_dir / "tasks"
     status_dir.mkdir(parents=True, exist_ok=True)

@@ -70,7 +70,7 @@ def test_thirty_classes_get_one_vs_rest_auc_and_a_champion(mlflow_server, tmp_pa
         }
     )
     frame["species"] = [f"s{value}" for value in label]
-    result, names, _ = _run(
+    result, _names, _ = _run(
         frame, "species", mlflow_server, tmp_path,
         candidates=[{"name": "linear", "family": "linear", "params": {"alpha": 0.01}}],
     )  # fmt: skip

@@ -56,15 +56,7 @@ def kubectl() -> Path:
 
 
 @pytest.fixture(scope="session")
-def dev_postgres_env() -> Path:
-    """The kind overlay's generated (gitignored) database credentials, as `make deploy` makes."""
-    from kfp_mlflow.cluster.dev_secrets import DEV_POSTGRES_ENV, ensure_dev_postgres_env
-
-    return ensure_dev_postgres_env(MANIFESTS.parent / DEV_POSTGRES_ENV)
-
-
-@pytest.fixture(scope="session")
-def rendered(kubectl: Path, dev_postgres_env: Path) -> dict[str, Rendered]:
+def rendered(kubectl: Path) -> dict[str, Rendered]:
     """``kubectl kustomize`` of each local kustomization (started in parallel: ~0.2 s each)."""
     processes = {
         name: subprocess.Popen(

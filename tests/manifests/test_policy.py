@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -100,34 +99,80 @@ def test_secret_values_appear_only_in_secrets(all_objects: list) -> None:
 
 
 @pytest.mark.parametrize("words", [("password", "secretkey", "token")])
-def test_compiled_pipeline_holds_secret_names_only(
-    words: tuple[str, ...], dev_postgres_env: Path
-) -> None:
+def test_compiled_pipeline_holds_secret_names_only(words: tuple[str, ...]) -> None:
     version = yaml.safe_load((MANIFESTS / "pipelines/base/pipeline-version.yaml").read_text())
     platform = version["spec"]["platformSpec"]["platforms"]["kubernetes"]
     for executor in platform["deploymentSpec"]["executors"].values():
         for secret in executor.get("secretAsEnv", []):
             assert set(secret) <= {"secretName", "secretNameParameter", "keyToEnv", "optional"}
     text = yaml.safe_dump(version["spec"]["pipelineSpec"]).lower()
-    dev_values = dev_postgres_env.read_text()
-    for line in dev_values.splitlines():
-        _, _, value = line.partition("=")
-        if len(value) >= 8:
-            assert value.lower() not in text
     assert not any(f"{word}:" in text for word in words)
 
 
-def test_no_database_password_is_committed(tmp_path: Path) -> None:
-    """The kind overlay's password is generated per checkout, random and private."""
-    from kfp_mlflow.cluster.dev_secrets import DEV_POSTGRES_ENV, ensure_dev_postgres_env
-
+def test_no_database_password_is_in_git(all_objects: list) -> None:
+    """The kind database password is made in the cluster: no manifest renders it, none sets it."""
     tracked = subprocess.run(
-        ["git", "ls-files", str(DEV_POSTGRES_ENV)],
+        ["git", "ls-files", "manifests"],
         cwd=MANIFESTS.parent, capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    assert tracked.strip() == ""
-    first = ensure_dev_postgres_env(tmp_path / "a.env")
-    second = ensure_dev_postgres_env(tmp_path / "b.env")
-    assert first.read_text() != second.read_text()
-    assert oct(first.stat().st_mode & 0o777) == "0o600"
-    assert ensure_dev_postgres_env(first).read_text() == first.read_text()  # kept, not rotated
+    ).stdout.split()  # fmt: skip
+    assert tracked and not [
+        path for path in tracked if path.endswith(".env") and "postgres" in path
+    ]
+    rendered_secrets = {
+        obj["metadata"]["name"] for _, obj in all_objects if obj["kind"] == "Secret"
+    }
+    assert "mlflow-postgres" not in rendered_secrets
+    for source, obj in workloads(all_objects):
+        for container in _containers(pod_spec(obj)):
+            for env in container.get("env", []):
+                if env["name"] == "POSTGRES_PASSWORD":
+                    ref = env["valueFrom"]["secretKeyRef"]
+                    assert ref["name"] == "mlflow-postgres", f"{source}: {obj['metadata']['name']}"
+
+
+def _token_holders(objects: list) -> dict[str, str]:
+    """Workloads that get a Kubernetes API token, by `<kind>/<name>` → service account."""
+    holders = {}
+    for _, obj in workloads(objects):
+        spec = pod_spec(obj)
+        projected = [
+            source
+            for volume in spec.get("volumes", [])
+            for source in volume.get("projected", {}).get("sources", [])
+        ]
+        if spec.get("automountServiceAccountToken") is not False or any(
+            "serviceAccountToken" in source for source in projected
+        ):
+            holders[f"{obj['kind']}/{obj['metadata']['name']}"] = spec["serviceAccountName"]
+    return holders
+
+
+def test_only_the_secret_job_holds_an_api_token_with_a_minimal_role(all_objects: list) -> None:
+    holders = _token_holders(all_objects)
+    assert holders == {"Job/mlflow-postgres-secret": "mlflow-postgres-secret"}
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for _, obj in all_objects:
+        by_kind.setdefault(obj["kind"], []).append(obj)
+    assert "ClusterRoleBinding" not in by_kind and "ClusterRole" not in by_kind
+    bindings = [
+        binding
+        for binding in by_kind.get("RoleBinding", [])
+        if any(subject["name"] == "mlflow-postgres-secret" for subject in binding["subjects"])
+    ]
+    assert len(bindings) == 1
+    assert bindings[0]["subjects"] == [
+        {"kind": "ServiceAccount", "name": "mlflow-postgres-secret", "namespace": "mlflow"}
+    ]
+    role_name = bindings[0]["roleRef"]["name"]
+    (role,) = [role for role in by_kind["Role"] if role["metadata"]["name"] == role_name]
+    assert role["metadata"]["namespace"] == "mlflow"
+    # get: that one Secret; create: secrets (RBAC cannot scope create by name). Nothing else.
+    assert role["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["secrets"],
+            "resourceNames": ["mlflow-postgres"],
+            "verbs": ["get"],
+        },
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
+    ]

@@ -3,7 +3,7 @@ elsewhere (CI logs, pipes), so a log reads as a history instead of repainted fra
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
@@ -27,11 +27,9 @@ _STYLE = {
 def _elapsed(task: TaskStatus) -> str:
     if task.start_time is None:
         return ""
-    end = task.end_time or datetime.now(timezone.utc)
-    start = (
-        task.start_time if task.start_time.tzinfo else task.start_time.replace(tzinfo=timezone.utc)
-    )
-    end = end if end.tzinfo else end.replace(tzinfo=timezone.utc)
+    end = task.end_time or datetime.now(UTC)
+    start = task.start_time if task.start_time.tzinfo else task.start_time.replace(tzinfo=UTC)
+    end = end if end.tzinfo else end.replace(tzinfo=UTC)
     return f"{max((end - start).total_seconds(), 0):.0f}s"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +137,7 @@ def submit_pipeline(
     description = (
         run_description(settings.mlflow_ui_url, mlflow_name, mlflow_id) if mlflow_name else None
     )
-    name = run_name or f"{pkg.name}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
+    name = run_name or f"{pkg.name}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     body = V2beta1Run(
         experiment_id=kfp_experiment.experiment_id,
         display_name=name,
