@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 import pytest
 
@@ -24,9 +25,11 @@ def test_installed_packages_are_exactly_the_lock(component_image: BuiltImage) ->
             "python",
             "-c",
             "import json, importlib.metadata as m; "
-            "print(json.dumps({d.metadata['Name'].lower(): d.version for d in m.distributions()}))",
+            "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))",
         )
     )
+    # Distribution names as the lock spells them (PEP 503: importlib_metadata == importlib-metadata).
+    installed = {re.sub(r"[-_.]+", "-", n).lower(): v for n, v in installed.items()}
     locked = locked_versions()
     for name in ("kfp", "mlflow", "scikit-learn"):
         assert installed[name] == locked[name], name

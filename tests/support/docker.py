@@ -76,10 +76,10 @@ def build_image() -> BuiltImage:
         raise RuntimeError(f"{BUILD_SCRIPT} failed ({result.returncode}):\n{output[-4000:]}")
     reference = ""
     for line in result.stdout.splitlines():
-        if line.startswith("build-image: image "):
+        if line.startswith("build-image: built "):
             reference = line.split()[2]
     if not reference:
-        raise RuntimeError(f"{BUILD_SCRIPT} printed no `image <reference> <id>` line:\n{output}")
+        raise RuntimeError(f"{BUILD_SCRIPT} printed no `built <reference> <id>` line:\n{output}")
     image_id = subprocess.run(
         ["docker", "image", "inspect", "-f", "{{.Id}}", reference],
         capture_output=True, text=True, check=True,
