@@ -35,7 +35,6 @@ def writable_pipeline_root(path: Path) -> Path:
 @pytest.fixture(scope="module")
 def docker_run(mlflow_server, component_image: BuiltImage, tmp_path_factory):
     from kfp import local
-
     from kfp_mlflow.pipelines.training import build_training_pipeline
 
     work = tmp_path_factory.mktemp("docker-runner")
@@ -80,7 +79,9 @@ def test_every_task_ran_in_the_image_and_was_tracked(docker_run, component_image
     steps = sorted(c.data.tags["kfp_mlflow.step"] for c in children)
     assert steps == ["evaluate"] * 4 + ["preprocess", "register"] + ["train"] * 4
     # The interpreter each task recorded is the image's (Debian's python3), not this process's.
-    image_python = component_image.run("python", "-c", "import platform; print(platform.python_version())")
+    image_python = component_image.run(
+        "python", "-c", "import platform; print(platform.python_version())"
+    )
     image_commit = json.loads(component_image.inspect("{{json .Config.Env}}"))
     baked = dict(item.split("=", 1) for item in image_commit).get("KFP_MLFLOW_GIT_COMMIT")
     for child in children:

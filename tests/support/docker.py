@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,6 +87,6 @@ def build_image() -> BuiltImage:
 
 
 @pytest.fixture(scope="session")
-def component_image() -> Iterator[BuiltImage]:
+def component_image() -> BuiltImage:
     """The component image, built (or found up to date in Docker's cache) once per session."""
-    yield build_image()
+    return build_image()
