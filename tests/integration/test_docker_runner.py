@@ -22,14 +22,18 @@ from tests.support.docker import IMAGE_UID, BuiltImage
 pytestmark = pytest.mark.docker
 
 
-def writable_pipeline_root(path: Path) -> Path:
-    """A pipeline root the image's user can write: kfp.local mounts it into every task."""
+def writable_pipeline_root(path: Path) -> tuple[Path, dict[str, str], int]:
+    """A pipeline root the tasks can write (kfp.local mounts it into every task at its own
+    path), the ``containers.run`` arguments that go with it, and the uid that will own outputs.
+
+    As root: hand the directory to the image's non-root user. As anyone else: run the tasks as
+    that user (still not root), so the files stay theirs to read and delete.
+    """
     path.mkdir(parents=True, exist_ok=True)
     if os.getuid() == 0:
         os.chown(path, IMAGE_UID, 0)
-    else:  # a developer cannot chown; the image's user writes through the mode instead
-        path.chmod(0o777)
-    return path
+        return path, {}, IMAGE_UID
+    return path, {"user": f"{os.getuid()}:0"}, os.getuid()
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +42,7 @@ def docker_run(mlflow_server, component_image: BuiltImage, tmp_path_factory):
     from kfp_mlflow.pipelines.training import build_training_pipeline
 
     work = tmp_path_factory.mktemp("docker-runner")
-    root = writable_pipeline_root(work / "root")
+    root, run_args, owner = writable_pipeline_root(work / "root")
     with tracked_environment(mlflow_server, work) as names:
         settings = get_settings()
         assert settings.image == component_image.reference
@@ -51,7 +55,7 @@ def docker_run(mlflow_server, component_image: BuiltImage, tmp_path_factory):
             "OMP_NUM_THREADS": "1",
         }
         local.init(
-            runner=local.DockerRunner(network_mode="host", environment=environment),
+            runner=local.DockerRunner(network_mode="host", environment=environment, **run_args),
             pipeline_root=str(root),
             raise_on_error=False,
         )
@@ -60,7 +64,7 @@ def docker_run(mlflow_server, component_image: BuiltImage, tmp_path_factory):
         pipeline()
         seconds = time.perf_counter() - started
         print(f"training pipeline in containers: {seconds:.1f}s")
-        yield root, names, client(), seconds
+        yield root, names, client(), owner
 
 
 def _runs(mlflow, names):
@@ -72,7 +76,7 @@ def _runs(mlflow, names):
 
 
 def test_every_task_ran_in_the_image_and_was_tracked(docker_run, component_image):
-    root, names, mlflow, _ = docker_run
+    root, names, mlflow, owner = docker_run
     parents, children = _runs(mlflow, names)
     assert len(parents) == 1
     assert parents[0].info.status == "FINISHED"
@@ -88,11 +92,13 @@ def test_every_task_ran_in_the_image_and_was_tracked(docker_run, component_image
         assert child.info.status == "FINISHED"
         assert child.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
         assert child.data.tags["kfp_mlflow.version.python"] == image_python.strip()
+        # The runner's environment reached the task (the settings' default runner is "cluster").
+        assert child.data.tags["kfp_mlflow.runner"] == "local"
         if baked:
             assert child.data.tags["mlflow.source.git.commit"] == baked
-    # Outputs were written inside the containers by the image's user, into the mounted root.
+    # Outputs were written inside the containers, as the non-root task user, into the mount.
     decision_file = next(root.glob("*/register/decision"))
-    assert decision_file.stat().st_uid == IMAGE_UID
+    assert decision_file.stat().st_uid == owner != 0
 
 
 def test_registers_a_version_and_promotes_it(docker_run):
