@@ -65,8 +65,10 @@ def locked_versions() -> dict[str, str]:
 def build_image() -> BuiltImage:
     """Run .ci/build-image (engine, base, image, checks); fail with its output if it fails."""
     started = time.perf_counter()
-    # The script reads the tag from the settings through this interpreter.
-    env = {**os.environ, "PYTHON": sys.executable}
+    # The script reads the tag from the settings through this interpreter, with the project's
+    # variables cleared as every test sees them (tests/conftest.py).
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KFP_MLFLOW_", "MLFLOW_"))}
+    env["PYTHON"] = sys.executable
     result = subprocess.run(
         [str(BUILD_SCRIPT)], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1800
     )
