@@ -13,6 +13,7 @@ import pytest
 from kfp_mlflow.local_server import LocalMlflowServer
 from kfp_mlflow.settings import get_settings
 from tests.conftest import UPDATE_GOLDEN
+from tests.support.docker import component_image  # noqa: F401  (the session-wide image fixture)
 
 _PREFIXES = ("MLFLOW_", "KFP_MLFLOW_", "AWS_", "KFP_")
 
