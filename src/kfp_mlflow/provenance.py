@@ -7,7 +7,13 @@ from importlib import metadata
 
 from kfp_mlflow._version import __version__
 from kfp_mlflow.settings import Settings
-from kfp_mlflow.tag_schema import TAG_GIT_COMMIT, TAG_IMAGE, TAG_RUNNER, VERSION_PREFIX
+from kfp_mlflow.tag_schema import (
+    TAG_GIT_COMMIT,
+    TAG_IMAGE,
+    TAG_IMAGE_DIGEST,
+    TAG_RUNNER,
+    VERSION_PREFIX,
+)
 
 # The libraries whose versions decide what a model is and how it predicts.
 _TRACKED_PACKAGES = ("mlflow", "scikit-learn", "pandas", "numpy", "pyarrow", "kfp")
@@ -28,7 +34,9 @@ def provenance_tags(settings: Settings) -> dict[str, str]:
     """Tags for every run and model version: versions, runner, image and commit when known."""
     tags = {f"{VERSION_PREFIX}{name}": value for name, value in package_versions().items()}
     tags[TAG_RUNNER] = settings.runner
-    tags[TAG_IMAGE] = settings.image if settings.runner == "cluster" else "local-process"
+    tags[TAG_IMAGE] = settings.image if settings.runner != "local" else "local-process"
+    if settings.image_digest:
+        tags[TAG_IMAGE_DIGEST] = settings.image_digest
     if settings.git_commit:
         tags[TAG_GIT_COMMIT] = settings.git_commit
     return tags

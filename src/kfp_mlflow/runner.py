@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Literal
 
 from kfp_mlflow.contracts import CONTRACT_KEY, Decision
 from kfp_mlflow.exceptions import (
+    ConfigError,
     InterruptedRunError,
     KfpMlflowError,
     PipelineStoppedError,
@@ -99,13 +100,16 @@ def run_local(
     arguments: dict[str, Any] | None = None,
     settings: Settings | None = None,
     on_event: Callable[[TaskEvent], None] = lambda event: None,
+    runner: Literal["subprocess", "docker"] = "subprocess",
 ) -> LocalRun:
     """Run ``pipeline`` (default: the training pipeline) with kfp.local.
 
     ``arguments`` override parameter defaults; they are checked before anything starts (see
     :mod:`kfp_mlflow.validation`). Returns what happened; ``LocalRun.error`` holds the failing
     step's own error (``raise_for_failure()`` raises it). The caller's environment is left as
-    it was.
+    it was. ``runner="docker"`` runs every task in the component image (``settings.image``,
+    built by ``.ci/build-image``) with kfp.local's DockerRunner, on the host network so tasks
+    reach the tracking server; tracking, artifacts and decision are the same.
     """
     from kfp import local
 
@@ -125,16 +129,7 @@ def run_local(
     status_dir = run_dir / "tasks"
     status_dir.mkdir(parents=True, exist_ok=True)
     log_path = run_dir / "pipeline.log"
-    commit = settings.git_commit or git_commit(Path.cwd())
-    # Tasks are subprocesses: the environment is how their settings reach them.
-    task_env = {
-        "MLFLOW_TRACKING_URI": tracking_uri,
-        "MLFLOW_EXPERIMENT_NAME": settings.experiment_name,
-        f"{ENV_PREFIX}RUNNER": "local",
-        f"{ENV_PREFIX}STATUS_DIR": str(status_dir),
-        **mlflow_http_environment(settings),
-        **({f"{ENV_PREFIX}GIT_COMMIT": commit} if commit else {}),
-    }
+    task_env, task_runner = _task_runner(runner, settings, tracking_uri, run_dir, status_dir)
 
     def opened(kfp_run_id: str) -> None:
         remember(settings, kfp_run_id, tracking_uri, settings.experiment_name)
@@ -144,11 +139,7 @@ def run_local(
     with _environment(task_env), log_path.open("w") as log, warnings.catch_warnings():
         # kfp warns that the project image is not a Python image; locally that is the point.
         warnings.filterwarnings("ignore", message=".*non-Python base image.*")
-        local.init(
-            runner=local.SubprocessRunner(use_venv=False),
-            pipeline_root=str(run_dir),
-            raise_on_error=True,
-        )
+        local.init(runner=task_runner, pipeline_root=str(run_dir), raise_on_error=True)
         task_settings = get_settings()
         watcher.start()
         try:
@@ -192,6 +183,62 @@ def run_local(
         seconds=time.perf_counter() - started,
         kfp_run_ids=kfp_run_ids,
     )
+
+
+# The component image's user (components/Dockerfile: USER 10001, group 0).
+IMAGE_UID = 10001
+
+
+def _task_runner(
+    runner: str, settings: Settings, tracking_uri: str, run_dir: Path, status_dir: Path
+) -> tuple[dict[str, str], Any]:
+    """The tasks' environment (subprocesses or containers: how settings reach them) and the
+    kfp.local runner."""
+    from kfp import local
+
+    task_env = {
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "MLFLOW_EXPERIMENT_NAME": settings.experiment_name,
+        f"{ENV_PREFIX}RUNNER": "local" if runner == "subprocess" else "docker",
+        f"{ENV_PREFIX}STATUS_DIR": str(status_dir),
+        **mlflow_http_environment(settings),
+    }
+    if runner == "docker":
+        # The image carries the commit it was built from: that is the code that runs.
+        return task_env, docker_runner(settings, run_dir, task_env)
+    commit = settings.git_commit or git_commit(Path.cwd())
+    if commit:
+        task_env[f"{ENV_PREFIX}GIT_COMMIT"] = commit
+    return task_env, local.SubprocessRunner(use_venv=False)
+
+
+def docker_runner(settings: Settings, run_dir: Path, task_env: dict[str, str]) -> Any:
+    """kfp.local's DockerRunner for ``settings.image``, which must be in the local engine.
+
+    The pipeline root is mounted into every task at its own path, so it must be writable by
+    the image's non-root user: as root, hand it over; as anyone else, run tasks as yourself.
+    """
+    from kfp import local
+
+    try:
+        import docker
+
+        client = docker.from_env()
+        image = client.images.get(settings.image)
+    except Exception as error:  # docker-py raises DockerException, ImageNotFound, OSError...
+        raise ConfigError(
+            f"--runner docker: image {settings.image} is not in the local Docker engine "
+            f"({type(error).__name__})",
+            hint="build it with .ci/build-image (or set KFP_MLFLOW_IMAGE to one you have)",
+        ) from None
+    task_env[f"{ENV_PREFIX}IMAGE_DIGEST"] = str(image.id)
+    run_args: dict[str, Any] = {}
+    if os.getuid() == 0:
+        for folder in (run_dir, *run_dir.rglob("*")):
+            os.chown(folder, IMAGE_UID, 0)
+    else:
+        run_args["user"] = f"{os.getuid()}:0"
+    return local.DockerRunner(network_mode="host", environment=dict(task_env), **run_args)
 
 
 @contextlib.contextmanager

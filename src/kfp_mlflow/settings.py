@@ -178,8 +178,14 @@ class Settings(BaseSettings):
         default=None,
         description="Commit the code was built from (baked into the image; found by `run`).",
     )
-    runner: Literal["local", "cluster"] = Field(
-        default="cluster", description="Where steps run; `run` sets local. Recorded as a tag."
+    runner: Literal["local", "docker", "cluster"] = Field(
+        default="cluster",
+        description="Where steps run; `run` sets local or docker. Recorded as a tag.",
+    )
+    image_digest: str | None = Field(
+        default=None,
+        description="Id (sha256) of the image a task runs in, when known (set by `run --runner "
+        "docker`). Recorded with the image reference.",
     )
     kfp_ui_url: str | None = Field(
         default=None,

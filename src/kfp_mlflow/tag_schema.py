@@ -25,6 +25,7 @@ TAG_ERROR = "kfp_mlflow.error"  # "<ErrorClass>: <message>" of a failed task (al
 TAG_FINAL_STATE = "kfp_mlflow.final_state"  # KFP's final state of the pipeline run (parent)
 TAG_RUNNER = "kfp_mlflow.runner"  # "local" or "cluster"
 TAG_IMAGE = "kfp_mlflow.image"  # component image, or "local-process"
+TAG_IMAGE_DIGEST = "kfp_mlflow.image_digest"  # sha256 id of the image the task ran in
 VERSION_PREFIX = "kfp_mlflow.version."  # + package name: its installed version
 
 # What a run worked on.

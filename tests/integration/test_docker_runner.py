@@ -10,61 +10,31 @@ from __future__ import annotations
 import json
 import os
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from kfp_mlflow.runner import IMAGE_UID, run_local
 from kfp_mlflow.settings import get_settings
 from tests.integration.conftest import client, tracked_environment
-from tests.support.docker import IMAGE_UID, BuiltImage
+from tests.support.docker import BuiltImage
 
 pytestmark = pytest.mark.docker
 
 
-def writable_pipeline_root(path: Path) -> tuple[Path, dict[str, str], int]:
-    """A pipeline root the tasks can write (kfp.local mounts it into every task at its own
-    path), the ``containers.run`` arguments that go with it, and the uid that will own outputs.
-
-    As root: hand the directory to the image's non-root user. As anyone else: run the tasks as
-    that user (still not root), so the files stay theirs to read and delete.
-    """
-    path.mkdir(parents=True, exist_ok=True)
-    if os.getuid() == 0:
-        os.chown(path, IMAGE_UID, 0)
-        return path, {}, IMAGE_UID
-    return path, {"user": f"{os.getuid()}:0"}, os.getuid()
-
-
 @pytest.fixture(scope="module")
 def docker_run(mlflow_server, component_image: BuiltImage, tmp_path_factory):
-    from kfp import local
-    from kfp_mlflow.pipelines.training import build_training_pipeline
-
+    """`kfp-mlflow run --runner docker`'s Python counterpart, against a real MLflow server."""
     work = tmp_path_factory.mktemp("docker-runner")
-    root, run_args, owner = writable_pipeline_root(work / "root")
     with tracked_environment(mlflow_server, work) as names:
         settings = get_settings()
         assert settings.image == component_image.reference
-        environment = {
-            "MLFLOW_TRACKING_URI": names["MLFLOW_TRACKING_URI"],
-            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
-            "KFP_MLFLOW_RUNNER": "local",
-            # What the image really is: a tag can move, the id cannot (see runner wiring notes).
-            "KFP_MLFLOW_IMAGE_DIGEST": component_image.image_id,
-            "OMP_NUM_THREADS": "1",
-        }
-        local.init(
-            runner=local.DockerRunner(network_mode="host", environment=environment, **run_args),
-            pipeline_root=str(root),
-            raise_on_error=False,
-        )
-        pipeline = build_training_pipeline(settings)
         started = time.perf_counter()
-        pipeline()
-        seconds = time.perf_counter() - started
-        print(f"training pipeline in containers: {seconds:.1f}s")
-        yield root, names, client(), owner
+        result = run_local(None, {}, settings, runner="docker")
+        print(f"training pipeline in containers: {time.perf_counter() - started:.1f}s")
+        assert result.succeeded, result.error
+        owner = IMAGE_UID if os.getuid() == 0 else os.getuid()
+        yield result.run_dir, names, client(), owner, result
 
 
 def _runs(mlflow, names):
@@ -76,11 +46,13 @@ def _runs(mlflow, names):
 
 
 def test_every_task_ran_in_the_image_and_was_tracked(docker_run, component_image):
-    root, names, mlflow, owner = docker_run
+    root, names, mlflow, owner, _ = docker_run
     parents, children = _runs(mlflow, names)
     assert len(parents) == 1
     assert parents[0].info.status == "FINISHED"
     steps = sorted(c.data.tags["kfp_mlflow.step"] for c in children)
+    # The runner learned every task's outcome from the records the containers wrote.
+    assert {t.state for t in docker_run[4].tasks} == {"SUCCEEDED"}
     assert steps == ["evaluate"] * 4 + ["preprocess", "register"] + ["train"] * 4
     # The interpreter each task recorded is the image's (Debian's python3), not this process's.
     image_python = component_image.run(
@@ -93,7 +65,9 @@ def test_every_task_ran_in_the_image_and_was_tracked(docker_run, component_image
         assert child.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
         assert child.data.tags["kfp_mlflow.version.python"] == image_python.strip()
         # The runner's environment reached the task (the settings' default runner is "cluster").
-        assert child.data.tags["kfp_mlflow.runner"] == "local"
+        assert child.data.tags["kfp_mlflow.runner"] == "docker"
+        assert child.data.tags["kfp_mlflow.image"] == component_image.reference
+        assert child.data.tags["kfp_mlflow.image_digest"] == component_image.image_id
         if baked:
             assert child.data.tags["mlflow.source.git.commit"] == baked
     # Outputs were written inside the containers, as the non-root task user, into the mount.
@@ -102,7 +76,7 @@ def test_every_task_ran_in_the_image_and_was_tracked(docker_run, component_image
 
 
 def test_registers_a_version_and_promotes_it(docker_run):
-    root, names, mlflow, _ = docker_run
+    root, names, mlflow, _, _ = docker_run
     decision = json.loads(next(root.glob("*/register/decision")).read_text())
     assert decision["promoted"] is True
     assert decision["registered_version"] == decision["champion_version"] == "1"
@@ -115,9 +89,22 @@ def test_registers_a_version_and_promotes_it(docker_run):
 def test_champion_from_containers_predicts_here(docker_run, monkeypatch):
     import mlflow.pyfunc
 
-    root, names, _, _ = docker_run
+    root, names, _, _, _ = docker_run
     monkeypatch.setenv("MLFLOW_TRACKING_URI", names["MLFLOW_TRACKING_URI"])
     model = mlflow.pyfunc.load_model(f"models:/{names['KFP_MLFLOW_MODEL_NAME']}@champion")
     test_split = next(root.glob("*/preprocess/test_data"))
     rows = pd.read_parquet(test_split).drop(columns=["disease_progression"]).head(5)
     assert len(model.predict(rows)) == 5
+
+
+def test_same_decision_as_the_subprocess_runner(docker_run, mlflow_server, tmp_path):
+    """Same code, same data, same seeds: the containers decide as this process's runner does."""
+    _, _, _, _, in_containers = docker_run
+    with tracked_environment(mlflow_server, tmp_path / "work"):
+        here = run_local(None, {}, get_settings())
+    assert here.succeeded, here.error
+    ours, theirs = here.decision, in_containers.decision
+    assert [c["candidate"] for c in ours.candidates] == [c["candidate"] for c in theirs.candidates]
+    assert ours.winner == theirs.winner
+    for mine, other in zip(ours.candidates, theirs.candidates, strict=True):
+        assert mine["metrics"] == pytest.approx(other["metrics"], rel=1e-6)

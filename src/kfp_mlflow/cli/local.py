@@ -51,6 +51,13 @@ def run(
     min_improvement: Annotated[float | None, typer.Option(help="Margin over @champion.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for the split and the models.")] = None,
     arg: Args = None,
+    runner: Annotated[
+        str,
+        typer.Option(
+            help="subprocess: tasks run with this Python; docker: every task in the component "
+            "image (KFP_MLFLOW_IMAGE, built by .ci/build-image).",
+        ),
+    ] = "subprocess",
 ) -> None:
     """Run a pipeline locally (kfp.local) against MLflow; print the outcome."""
     from kfp_mlflow.pipeline_loading import load_pipeline
@@ -75,7 +82,9 @@ def run(
             progress.print(f"[bold]kfp-mlflow[/] {graph.name}, local run")
         _print_event(progress, event)
 
-    result = run_local(graph, arguments, settings, on_event=report)
+    if runner not in ("subprocess", "docker"):
+        raise ConfigError(f"--runner: {runner!r} is not subprocess or docker")
+    result = run_local(graph, arguments, settings, on_event=report, runner=runner)  # type: ignore[arg-type]
     console.print(f"MLflow UI: [link={result.tracking_uri}]{result.tracking_uri}[/]")
     result.raise_for_failure()
     if result.decision is not None:
