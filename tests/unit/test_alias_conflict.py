@@ -1,0 +1,45 @@
+"""Which server refusals of an alias write are retried: only PostgreSQL's alias-key collision."""
+
+from __future__ import annotations
+
+import pytest
+from mlflow.exceptions import RestException
+
+from kfp_mlflow.promotion import is_alias_write_conflict
+
+# Verbatim from mlflow 3.17 on PostgreSQL 15, six set_registered_model_alias calls released together.
+POSTGRES_ALIAS_COLLISION = (
+    "(psycopg2.errors.UniqueViolation) duplicate key value violates unique constraint "
+    '"registered_model_alias_pk"\nDETAIL:  Key (workspace, name, alias)=(default, m, champion) '
+    "already exists.\n\n[SQL: INSERT INTO registered_model_aliases (workspace, name, alias, "
+    "version) VALUES (%(workspace)s, %(name)s, %(alias)s, %(version)s)]"
+)
+
+
+def _refusal(error_code: str, message: str) -> RestException:
+    return RestException({"error_code": error_code, "message": message})
+
+
+def test_the_postgresql_alias_key_collision_is_retryable():
+    assert is_alias_write_conflict(_refusal("BAD_REQUEST", POSTGRES_ALIAS_COLLISION))
+
+
+@pytest.mark.parametrize(
+    ("error_code", "message"),
+    [
+        # Another unique key: not an alias write racing, so not ours to retry.
+        (
+            "BAD_REQUEST",
+            POSTGRES_ALIAS_COLLISION.replace("registered_model_alias_pk", "registered_model_pk"),
+        ),
+        # The alias key named without a uniqueness violation.
+        ("BAD_REQUEST", 'foreign key on "registered_model_alias_pk" violated'),
+        # Ordinary 400s: a bad alias name, a missing version.
+        ("INVALID_PARAMETER_VALUE", "Invalid alias name: 'v1'. Alias name cannot be a version."),
+        ("RESOURCE_DOES_NOT_EXIST", "Model Version (name=m, version=9) not found"),
+        # The same text with a server error status is not the race either.
+        ("INTERNAL_ERROR", POSTGRES_ALIAS_COLLISION),
+    ],
+)
+def test_every_other_refusal_is_not(error_code, message):
+    assert not is_alias_write_conflict(_refusal(error_code, message))
