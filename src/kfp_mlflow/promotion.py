@@ -212,18 +212,20 @@ def _why_not(
 
 
 def is_alias_write_conflict(error: MlflowException) -> bool:
-    """True only for the refusal a PostgreSQL-backed server gives the loser of a first alias write.
+    """True only for the refusal the loser of two simultaneous first writes of an alias gets.
 
     MLflow sets an alias by reading it, then INSERTing (absent) or UPDATEing it. When two writers
-    both find it absent, the second INSERT violates ``registered_model_alias_pk`` and the server
-    answers HTTP 400 ``(psycopg2.errors.UniqueViolation) ...``; a second attempt finds the row and
-    updates it. Every other 400 is a real refusal and is not retried.
+    both find it absent, the second INSERT violates the alias table's primary key and the server
+    answers HTTP 400: ``(psycopg2.errors.UniqueViolation) ... "registered_model_alias_pk"`` on
+    PostgreSQL, ``(sqlite3.IntegrityError) UNIQUE constraint failed: registered_model_aliases.``
+    on SQLite (both seen in the race tests). A second attempt finds the row and updates it.
+    Every other 400 is a real refusal and is not retried.
     """
+    if error.error_code != "BAD_REQUEST":  # HTTP 400, how the server answers database errors
+        return False
     text = str(error.message)
-    return (
-        error.error_code == "BAD_REQUEST"  # HTTP 400, how the server answers database errors
-        and "UniqueViolation" in text
-        and "registered_model_alias_pk" in text
+    return ("UniqueViolation" in text and "registered_model_alias_pk" in text) or (
+        "UNIQUE constraint failed: registered_model_aliases." in text
     )
 
 

@@ -2,8 +2,8 @@
 
 Measured before this design: an uncoordinated read-compare-set promotion ended with the wrong
 champion in 3 of 6 trials. Here the register steps run in separate processes released together,
-against SQLite and against PostgreSQL (the backend the manifests deploy), where simultaneous first
-writes of an alias also collide on its primary key.
+against SQLite and against PostgreSQL (the backend the manifests deploy). On both, simultaneous
+first writes of an alias can collide on its primary key (HTTP 400); promotion retries exactly that.
 """
 
 from __future__ import annotations
@@ -75,8 +75,8 @@ def _racer(
     )  # fmt: skip
 
 
-# Two shuffles on SQLite; one on PostgreSQL keeps CI time in check, and the alias-key collision
-# PostgreSQL adds is forced and counted by test_simultaneous_first_alias_writes_on_postgresql_converge.
+# Two shuffles on SQLite, one on PostgreSQL to keep CI time in check; the alias-key collision is
+# forced and counted on PostgreSQL by test_simultaneous_first_alias_writes_on_postgresql_converge.
 @pytest.mark.parametrize(
     ("backend_server", "trial"),
     [("sqlite", 0), ("sqlite", 1), ("postgresql", 0)],

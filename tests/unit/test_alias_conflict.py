@@ -1,4 +1,4 @@
-"""Which server refusals of an alias write are retried: only PostgreSQL's alias-key collision."""
+"""Which server refusals of an alias write are retried: only the alias primary-key collision."""
 
 from __future__ import annotations
 
@@ -15,13 +15,21 @@ POSTGRES_ALIAS_COLLISION = (
     "version) VALUES (%(workspace)s, %(name)s, %(alias)s, %(version)s)]"
 )
 
+# Verbatim from the race test on SQLite (the local server's store), once in 4 trials.
+SQLITE_ALIAS_COLLISION = (
+    "(sqlite3.IntegrityError) UNIQUE constraint failed: registered_model_aliases.workspace, "
+    "registered_model_aliases.name, registered_model_aliases.alias\n[SQL: INSERT INTO "
+    "registered_model_aliases (workspace, name, alias, version) VALUES (?, ?, ?, ?)]"
+)
+
 
 def _refusal(error_code: str, message: str) -> RestException:
     return RestException({"error_code": error_code, "message": message})
 
 
-def test_the_postgresql_alias_key_collision_is_retryable():
-    assert is_alias_write_conflict(_refusal("BAD_REQUEST", POSTGRES_ALIAS_COLLISION))
+@pytest.mark.parametrize("message", [POSTGRES_ALIAS_COLLISION, SQLITE_ALIAS_COLLISION])
+def test_the_alias_key_collision_is_retryable(message):
+    assert is_alias_write_conflict(_refusal("BAD_REQUEST", message))
 
 
 @pytest.mark.parametrize(
@@ -32,6 +40,10 @@ def test_the_postgresql_alias_key_collision_is_retryable():
             "BAD_REQUEST",
             POSTGRES_ALIAS_COLLISION.replace("registered_model_alias_pk", "registered_model_pk"),
         ),
+        (
+            "BAD_REQUEST",
+            "(sqlite3.IntegrityError) UNIQUE constraint failed: registered_models.name",
+        ),
         # The alias key named without a uniqueness violation.
         ("BAD_REQUEST", 'foreign key on "registered_model_alias_pk" violated'),
         # Ordinary 400s: a bad alias name, a missing version.
@@ -39,6 +51,7 @@ def test_the_postgresql_alias_key_collision_is_retryable():
         ("RESOURCE_DOES_NOT_EXIST", "Model Version (name=m, version=9) not found"),
         # The same text with a server error status is not the race either.
         ("INTERNAL_ERROR", POSTGRES_ALIAS_COLLISION),
+        ("INTERNAL_ERROR", SQLITE_ALIAS_COLLISION),
     ],
 )
 def test_every_other_refusal_is_not(error_code, message):
