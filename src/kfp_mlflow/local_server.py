@@ -49,7 +49,7 @@ class LocalMlflowServer:
     host: str = "127.0.0.1"
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
-    # Any SQLAlchemy URI MLflow accepts (e.g. postgresql://...); empty means SQLite in directory.
+    # Any store URI MLflow accepts (postgresql+psycopg2://...); empty means SQLite in directory.
     backend_store_uri: str = ""
 
     @property
