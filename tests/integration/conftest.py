@@ -76,6 +76,10 @@ def tracked_environment(
         "KFP_MLFLOW_MODEL_NAME": f"model-{suffix}",
         "KFP_MLFLOW_WORK_DIR": str(work_dir),
         "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+        # Offline, MLflow's telemetry thread fails to fetch its config and deletes
+        # _MLFLOW_TELEMETRY_SESSION_ID from os.environ while requests may be iterating it: a
+        # random KeyError, seen once in 16 promotion-race trials.
+        "MLFLOW_DISABLE_TELEMETRY": "true",
         **variables,
     }
     with pytest.MonkeyPatch.context() as patch:
