@@ -27,7 +27,9 @@ def _refusal(error_code: str, message: str) -> RestException:
     return RestException({"error_code": error_code, "message": message})
 
 
-@pytest.mark.parametrize("message", [POSTGRES_ALIAS_COLLISION, SQLITE_ALIAS_COLLISION])
+@pytest.mark.parametrize(
+    "message", [POSTGRES_ALIAS_COLLISION, SQLITE_ALIAS_COLLISION], ids=["postgresql", "sqlite"]
+)
 def test_the_alias_key_collision_is_retryable(message):
     assert is_alias_write_conflict(_refusal("BAD_REQUEST", message))
 
@@ -46,12 +48,21 @@ def test_the_alias_key_collision_is_retryable(message):
         ),
         # The alias key named without a uniqueness violation.
         ("BAD_REQUEST", 'foreign key on "registered_model_alias_pk" violated'),
-        # Ordinary 400s: a bad alias name, a missing version.
+        # Ordinary refusals: a bad alias name (400), a missing version (404).
         ("INVALID_PARAMETER_VALUE", "Invalid alias name: 'v1'. Alias name cannot be a version."),
         ("RESOURCE_DOES_NOT_EXIST", "Model Version (name=m, version=9) not found"),
         # The same text with a server error status is not the race either.
         ("INTERNAL_ERROR", POSTGRES_ALIAS_COLLISION),
         ("INTERNAL_ERROR", SQLITE_ALIAS_COLLISION),
+    ],
+    ids=[
+        "postgresql-other-key",
+        "sqlite-other-key",
+        "alias-key-not-unique",
+        "bad-alias",
+        "missing-version",
+        "postgresql-500",
+        "sqlite-500",
     ],
 )
 def test_every_other_refusal_is_not(error_code, message):
