@@ -1,4 +1,5 @@
-"""A real `mlflow server` on 127.0.0.1 for local runs and tests (SQLite + local artifacts).
+"""A real `mlflow server` on 127.0.0.1 for local runs and tests (SQLite or a given database;
+local artifacts).
 
 Artifacts are served through the server (``--serve-artifacts``), as on the cluster, so steps
 log models over HTTP and need no storage access of their own.
@@ -48,6 +49,8 @@ class LocalMlflowServer:
     host: str = "127.0.0.1"
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
+    # Any store URI MLflow accepts (postgresql+psycopg2://...); empty means SQLite in directory.
+    backend_store_uri: str = ""
 
     @property
     def url(self) -> str:
@@ -66,7 +69,7 @@ class LocalMlflowServer:
             "--host", self.host,
             "--port", str(self.port),
             "--workers", "1",
-            "--backend-store-uri", f"sqlite:///{(self.directory / 'mlflow.db').resolve()}",
+            "--backend-store-uri", self.backend_store_uri or self._sqlite_uri(),
             "--artifacts-destination", str((self.directory / "artifacts").resolve()),
             "--serve-artifacts",
         ]  # fmt: skip
@@ -108,6 +111,9 @@ class LocalMlflowServer:
                 self.process.kill()
                 self.process.wait(timeout=5)
         (self.directory / _STATE_FILE).unlink(missing_ok=True)
+
+    def _sqlite_uri(self) -> str:
+        return f"sqlite:///{(self.directory / 'mlflow.db').resolve()}"
 
     def _write_state(self) -> None:
         assert self.process is not None

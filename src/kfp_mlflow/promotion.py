@@ -34,10 +34,14 @@ from kfp_mlflow.tracking import mlflow_errors
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
+    from mlflow.exceptions import MlflowException
 
 CHAMPION = "champion"
 METRIC_TAG_PREFIX = METRIC_PREFIX
 _MAX_ROUNDS = 20
+# A writer loses the race for the alias's first INSERT at most once, unless someone deletes the
+# alias in between; a few attempts cover that without hiding a server that refuses every write.
+_ALIAS_WRITE_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -212,18 +216,40 @@ def _why_not(
     )
 
 
+def is_alias_write_conflict(error: MlflowException) -> bool:
+    """True only for the refusal the loser of two simultaneous first writes of an alias gets.
+
+    MLflow sets an alias by reading it, then INSERTing (absent) or UPDATEing it. When two writers
+    both find it absent, the second INSERT violates the alias table's primary key and the server
+    answers HTTP 400: ``(psycopg2.errors.UniqueViolation) ... "registered_model_alias_pk"`` on
+    PostgreSQL, ``(sqlite3.IntegrityError) UNIQUE constraint failed: registered_model_aliases.``
+    on SQLite (both seen in the race tests). A second attempt finds the row and updates it.
+    Every other 400 is a real refusal and is not retried.
+    """
+    if error.error_code != "BAD_REQUEST":  # HTTP 400, how the server answers database errors
+        return False
+    text = str(error.message)
+    return ("UniqueViolation" in text and "registered_model_alias_pk" in text) or (
+        "UNIQUE constraint failed: registered_model_aliases." in text
+    )
+
+
 def _set_alias(client: MlflowClient, name: str, version: str) -> None:
-    """Set the alias; a concurrent writer can make PostgreSQL refuse it once (UniqueViolation)."""
+    """Set the alias, retrying the bounded number of times a concurrent first write can refuse it.
+
+    The caller re-reads the registry after every write, so a retried write that turns out stale
+    is repaired like any other.
+    """
     from mlflow.exceptions import MlflowException
 
-    for attempt in range(5):
+    for attempt in range(1, _ALIAS_WRITE_ATTEMPTS + 1):
         try:
             client.set_registered_model_alias(name, CHAMPION, version)
             return
         except MlflowException as error:
-            if "unique" not in str(error.message).lower() or attempt == 4:
+            if attempt == _ALIAS_WRITE_ATTEMPTS or not is_alias_write_conflict(error):
                 raise
-            time.sleep(0.05 * (attempt + 1))
+            time.sleep(0.05 * attempt)
 
 
 def version_tags(metrics: dict[str, Any], policy: Policy, gate_passed: bool) -> dict[str, str]:

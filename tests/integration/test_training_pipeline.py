@@ -231,9 +231,9 @@ def _classification_csv(path: Path, rows: int = 240) -> Path:
     return path
 
 
-def test_classification_on_a_csv_with_categorical_columns(mlflow_server, tmp_path):
+def test_classification_on_a_csv_with_categorical_columns(backend_server, tmp_path):
     data = _classification_csv(tmp_path / "churn.csv")
-    with tracked_environment(mlflow_server, tmp_path / "work") as names:
+    with tracked_environment(backend_server, tmp_path / "work") as names:
         result: LocalRun = run_local(None, {"data": str(data), "target": "churned"}, get_settings())
         assert result.succeeded, result.log_path.read_text()[-3000:]
         decision = result.decision
