@@ -22,6 +22,9 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # A failing server must fail a test fast, not after MLflow's default minutes of retries.
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+    # Offline, MLflow's telemetry thread can delete its session variable while requests reads
+    # the environment (a random KeyError): off in tests.
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()

@@ -9,6 +9,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from kfp_mlflow.exceptions import ConfigError
+from kfp_mlflow.ir_checks import check_pipeline_spec
 from kfp_mlflow.settings import Settings, get_settings
 
 # The committed golden file; `make golden` (or `kfp-mlflow compile`) rewrites it.
@@ -50,7 +54,13 @@ def compile_pipeline(output: Path, settings: Settings | None = None, pipeline: A
     check_arguments(pipeline_parameters(pipeline), import_metrics=False)
     output.parent.mkdir(parents=True, exist_ok=True)
     compiler.Compiler().compile(pipeline, str(output))
-    output.write_text(stable_header(output.read_text()))
+    text = stable_header(output.read_text())
+    try:
+        check_pipeline_spec(next(yaml.safe_load_all(text)))
+    except ConfigError:
+        output.unlink()  # IR the backend would fail at run time is not left behind
+        raise
+    output.write_text(text)
     return output
 
 

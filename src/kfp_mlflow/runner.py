@@ -113,6 +113,7 @@ def run_local(
     """
     from kfp import local
 
+    from kfp_mlflow.ir_checks import check_pipeline
     from kfp_mlflow.pipeline_loading import coerce_arguments, load_pipeline, merged_arguments
     from kfp_mlflow.validation import check_arguments
 
@@ -120,6 +121,7 @@ def run_local(
     pipeline = pipeline if pipeline is not None else load_pipeline(None, settings)
     arguments = coerce_arguments(pipeline, dict(arguments or {}))
     check_arguments(merged_arguments(pipeline, arguments))
+    check_pipeline(pipeline)  # the graph a cluster would reject, rejected here too
     started = time.perf_counter()
     tracking_uri = resolve_tracking_uri(settings)
     # Runs an earlier, dead local run left open against this server are closed first.
@@ -201,6 +203,8 @@ def _task_runner(
         "MLFLOW_EXPERIMENT_NAME": settings.experiment_name,
         f"{ENV_PREFIX}RUNNER": "local" if runner == "subprocess" else "docker",
         f"{ENV_PREFIX}STATUS_DIR": str(status_dir),
+        # Usage telemetry has nowhere to go from a closed network; tasks need not try.
+        "MLFLOW_DISABLE_TELEMETRY": "true",
         **mlflow_http_environment(settings),
     }
     if runner == "docker":

@@ -114,3 +114,29 @@ def test_compile_refuses_bad_defaults_of_a_user_pipeline(tmp_path):
     assert not (tmp_path / "out.yaml").exists()
     ok = _cli("compile", "--pipeline", "mine.py:mine", "--arg", "x=1", env=_env(), cwd=tmp_path)
     assert ok.returncode == 2  # compile takes no --arg: a usage error, not a crash
+
+
+def test_the_12390_shape_is_refused_by_compile_and_run(tmp_path):
+    (tmp_path / "loop.py").write_text(
+        "from kfp import dsl\nimport kfp_mlflow\n\n"
+        "@kfp_mlflow.component\ndef say(message: str) -> None:\n    print(message)\n\n"
+        "@dsl.pipeline(name='loop')\n"
+        "def loop(xs: list = ['a', 'b']) -> None:\n"
+        "    with kfp_mlflow.exit_handler():\n"
+        "        with dsl.ParallelFor(xs) as x:\n"
+        "            say(message=f'hello {x}')\n"
+    )
+    for args in (("compile", "-o", "loop.yaml"), ("run",)):
+        result = _cli(*args, "--pipeline", "loop.py:loop", env=_env(), cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        line = _one_line_of(result.stderr)
+        assert "comp-exit-handler-1" in line and "pipelinechannel--xs-loop-item" in line
+        assert "build the string inside it" in line
+    assert not (tmp_path / "loop.yaml").exists()
+    assert not (tmp_path / ".kfp-mlflow").exists()
+
+
+def _one_line_of(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    return lines[0]

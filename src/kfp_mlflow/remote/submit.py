@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kfp_mlflow.ir_checks import check_pipeline_spec
 from kfp_mlflow.remote.connection import KfpConnection, KfpSession
 from kfp_mlflow.remote.errors import kfp_api_errors
 from kfp_mlflow.remote.links import kfp_run_url, mlflow_runs_search_url
@@ -54,7 +55,9 @@ def load_package(
     """The given compiled package, or ``pipeline`` (default: the training pipeline) compiled
     now into ``workdir``."""
     if package is not None:
-        return PipelinePackage.load(Path(package))
+        loaded = PipelinePackage.load(Path(package))
+        check_pipeline_spec(loaded.spec)
+        return loaded
     from kfp_mlflow.compiling import compile_pipeline
 
     return PipelinePackage.load(
