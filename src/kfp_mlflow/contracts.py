@@ -116,6 +116,10 @@ class DatasetInfo(Contract):
     digest: str = Field(description="content digest of the whole dataset the split came from")
     source: str = Field(description="URI the data was read from")
     seed: int
+    test_size: float | None = Field(default=None, description="held-out fraction of the split")
+    snapshot_uri: str | None = Field(
+        default=None, description="immutable copy of the exact rows read (kfp_mlflow.snapshots)"
+    )
     baseline: dict[str, float] = Field(
         default_factory=dict,
         description="metrics on the test split of a model that learned nothing (train mean or "
@@ -165,6 +169,10 @@ class EvaluationInfo(Contract):
     baseline: dict[str, float] = Field(
         default_factory=dict, description="the test split's baseline metrics (DatasetInfo)"
     )
+    # How to rebuild the data side (from DatasetInfo): what `reproduce` needs.
+    target: str | None = None
+    test_size: float | None = None
+    snapshot_uri: str | None = None
 
     _ints = field_validator("params")(restore_ints)
 
@@ -190,7 +198,22 @@ class Decision(Contract):
     mlflow_run_url: str | None = None
 
 
+class Reproduction(Contract):
+    """A registered version rebuilt from its recipe and compared (``compare``)."""
+
+    CONTRACT: ClassVar[str] = "kfp_mlflow.reproduction/v1"
+    PRODUCER: ClassVar[str] = "compare"
+
+    model_name: str
+    version: str
+    max_abs_diff: float
+    rows: int
+    compared: str = Field(description="probabilities or predictions")
+    environment_differs: dict[str, str] = Field(default_factory=dict)
+    run_id: str
+
+
 #: Every contract by its stamped name, for readers that meet an artifact of unknown kind.
 CONTRACTS: dict[str, type[Contract]] = {
-    c.CONTRACT: c for c in (DatasetInfo, ModelInfo, EvaluationInfo, Decision)
+    c.CONTRACT: c for c in (DatasetInfo, ModelInfo, EvaluationInfo, Decision, Reproduction)
 }

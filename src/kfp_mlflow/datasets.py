@@ -13,6 +13,7 @@ import hashlib
 import math
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
@@ -66,6 +67,15 @@ def read_dataset(
     if parsed.scheme == "sklearn":
         frame = _read_bundled(parsed.netloc or parsed.path.strip("/"))
         return frame if columns is None else frame[columns]
+    if parsed.scheme == "runs":  # a snapshot in MLflow's artifact store (kfp_mlflow.snapshots)
+        import tempfile
+
+        from kfp_mlflow.snapshots import download
+
+        settings = settings or get_settings()
+        with tempfile.TemporaryDirectory() as folder:
+            local = download(uri, settings.tracking_uri, Path(folder))
+            return read_dataset(str(local), settings, columns=columns)
     from kfp_mlflow.sources import read_frame, resolve
 
     return read_frame(resolve(uri, settings or get_settings()), columns)

@@ -48,6 +48,12 @@ class GateError(KfpMlflowError):
     exit_code = 8
 
 
+class ReproducibilityError(KfpMlflowError):
+    """A rebuilt model's outputs differ from the registered version's."""
+
+    exit_code = 9
+
+
 class PipelineRunError(KfpMlflowError):
     """A pipeline run ended in failure; the message names the failed task."""
 

@@ -11,6 +11,7 @@ from kfp_mlflow.tag_schema import (
     TAG_GIT_COMMIT,
     TAG_IMAGE,
     TAG_IMAGE_DIGEST,
+    TAG_LOCK_SHA256,
     TAG_RUNNER,
     VERSION_PREFIX,
 )
@@ -37,6 +38,8 @@ def provenance_tags(settings: Settings) -> dict[str, str]:
     tags[TAG_IMAGE] = settings.image if settings.runner != "local" else "local-process"
     if settings.image_digest:
         tags[TAG_IMAGE_DIGEST] = settings.image_digest
+    if settings.lock_sha256:
+        tags[TAG_LOCK_SHA256] = settings.lock_sha256
     if settings.git_commit:
         tags[TAG_GIT_COMMIT] = settings.git_commit
     return tags

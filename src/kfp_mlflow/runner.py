@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from kfp_mlflow.contracts import CONTRACT_KEY, Decision
+from kfp_mlflow.contracts import CONTRACT_KEY, Contract, Decision
 from kfp_mlflow.exceptions import (
     ConfigError,
     InterruptedRunError,
@@ -39,6 +39,7 @@ from kfp_mlflow.settings import ENV_PREFIX, Settings, get_settings, mlflow_http_
 from kfp_mlflow.task_records import FAILED, RUNNING, SUCCEEDED, Stop, TaskRecord, read_records
 
 _POLL_SECONDS = 0.25
+C = TypeVar("C", bound=Contract)
 
 
 @dataclass
@@ -65,6 +66,10 @@ class LocalRun:
     def raise_for_failure(self) -> None:
         if self.error is not None:
             raise self.error
+
+    def record(self, contract: type[C]) -> C | None:
+        """The last record of type ``contract`` a task output (e.g. ``Reproduction``)."""
+        return _record(self.tasks, contract)
 
 
 def git_commit(directory: Path) -> str | None:
@@ -352,15 +357,17 @@ def _plain(text: str) -> str:
 
 def _decision(records: list[TaskRecord]) -> Decision | None:
     """The register step's decision, read from its output's contract record."""
+    return _record(records, Decision)
+
+
+def _record(records: list[TaskRecord], contract: type[C]) -> C | None:
     for record in reversed(records):
         if record.state != SUCCEEDED:
             continue
-        for output in record.outputs.values():
+        for name, output in record.outputs.items():
             metadata = output.get("metadata", {})
-            if metadata.get(CONTRACT_KEY) == Decision.CONTRACT:
-                return Decision.from_metadata(
-                    metadata, input_name="decision", consumer="kfp-mlflow run"
-                )
+            if metadata.get(CONTRACT_KEY) == contract.CONTRACT:
+                return contract.from_metadata(metadata, input_name=name, consumer="kfp-mlflow")
     return None
 
 

@@ -182,6 +182,10 @@ class Settings(BaseSettings):
         default="cluster",
         description="Where steps run; `run` sets local or docker. Recorded as a tag.",
     )
+    lock_sha256: str | None = Field(
+        default=None,
+        description="sha256 of the dependency lock the image was built from (baked into it).",
+    )
     image_digest: str | None = Field(
         default=None,
         description="Id (sha256) of the image a task runs in, when known (set by `run --runner "

@@ -39,6 +39,11 @@ TAG_DATASET_DIGEST = "kfp_mlflow.dataset_digest"
 TAG_TASK_TYPE = "kfp_mlflow.task_type"
 TAG_DATA_WARNINGS = "kfp_mlflow.data_warnings"  # columns preprocess dropped, and why
 TAG_SEED = "kfp_mlflow.seed"
+TAG_SNAPSHOT_URI = "kfp_mlflow.snapshot_uri"  # runs:/... of the exact data the run read
+TAG_SNAPSHOT_DIGEST = "kfp_mlflow.snapshot_digest"  # on the run that stored that snapshot
+TAG_RECIPE = "kfp_mlflow.recipe"  # JSON: how to rebuild a registered version (reproduce)
+TAG_REPRODUCES = "kfp_mlflow.reproduces"  # on a reproduce run: models:/<name>/<version>
+TAG_LOCK_SHA256 = "kfp_mlflow.lock_sha256"  # hash of the image's dependency lock, when known
 PARAM_PREFIX = "kfp_mlflow.param."  # + hyperparameter name (on registered versions)
 
 # The register step's decision (on its run and the parent run).

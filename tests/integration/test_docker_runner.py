@@ -68,6 +68,7 @@ def test_every_task_ran_in_the_image_and_was_tracked(docker_run, component_image
         assert child.data.tags["kfp_mlflow.runner"] == "docker"
         assert child.data.tags["kfp_mlflow.image"] == component_image.reference
         assert child.data.tags["kfp_mlflow.image_digest"] == component_image.image_id
+        assert len(child.data.tags["kfp_mlflow.lock_sha256"]) == 64  # baked into the image
         if baked:
             assert child.data.tags["mlflow.source.git.commit"] == baked
     # Outputs were written inside the containers, as the non-root task user, into the mount.

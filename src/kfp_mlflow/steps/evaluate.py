@@ -108,6 +108,9 @@ def run_evaluate(
         model_id=model.model_id,
         dataset_digest=dataset.digest,
         baseline=dataset.baseline,
+        target=dataset.target,
+        test_size=dataset.test_size,
+        snapshot_uri=dataset.snapshot_uri,
     )
     Path(evaluation_path).parent.mkdir(parents=True, exist_ok=True)
     Path(evaluation_path).write_text(json.dumps(evaluation.as_metadata(), indent=2))

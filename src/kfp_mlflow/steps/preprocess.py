@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from kfp_mlflow.contracts import DatasetInfo
-from kfp_mlflow.datasets import prepare, read_dataset, schema, split
+from kfp_mlflow.datasets import digest, prepare, read_dataset, schema, split
 from kfp_mlflow.evaluation import baseline_metrics
 from kfp_mlflow.settings import Settings, get_settings
+from kfp_mlflow.snapshots import store_snapshot
 from kfp_mlflow.tag_schema import (
     INPUT_TAG_DIGEST,
     TAG_DATA_WARNINGS,
@@ -41,6 +43,7 @@ def run_preprocess(
     """Write the train and test splits as Parquet; return the record each one carries."""
     settings = settings or get_settings()
     frame = read_dataset(data, settings)
+    snapshot = store_snapshot(run, frame, digest(frame))
     prepared = prepare(frame, target, task, min_rows, test_size=test_size)
     frame, resolved = prepared.frame, prepared.task
     parts = split(frame, target, resolved, seed, test_size)
@@ -80,6 +83,8 @@ def run_preprocess(
         digest=parts.digest,
         source=data,
         seed=seed,
+        test_size=test_size,
+        snapshot_uri=snapshot,
         baseline=baseline,
     )
     return PreprocessResult(
@@ -95,7 +100,7 @@ def _log_dataset(run: TaskRun, frame: Any, uri: str, target: str, digest: str) -
 
     # MLflow resolves local paths and s3:// itself; other schemes are described by their URI.
     source: Any = uri.replace("minio://", "s3://", 1)
-    if not (source.startswith("s3://") or "://" not in source):
+    if urlparse(source).scheme not in ("", "file", "s3"):
         source = CodeDatasetSource(tags={"uri": uri})
     dataset = from_pandas(frame, source=source, targets=target, name=uri.rsplit("/", 1)[-1])
     with mlflow_errors("log the dataset input"):

@@ -15,6 +15,7 @@ from kfp_mlflow.naming import check_model_name
 from kfp_mlflow.policy import DEFAULT_PRIMARY_METRIC, FALLBACK_METRIC, Policy
 from kfp_mlflow.promotion import CHAMPION, Promotion, promote, register_version, version_tags
 from kfp_mlflow.provenance import provenance_tags
+from kfp_mlflow.recipes import recipe
 from kfp_mlflow.settings import Settings, get_settings
 from kfp_mlflow.tag_schema import (
     PARAM_PREFIX,
@@ -28,8 +29,10 @@ from kfp_mlflow.tag_schema import (
     TAG_KFP_RUN_NAME,
     TAG_PARENT_RUN_ID,
     TAG_PROMOTED,
+    TAG_RECIPE,
     TAG_REGISTERED_VERSION,
     TAG_SEED,
+    TAG_SNAPSHOT_URI,
     TAG_TRAIN_RUN_ID,
     TAG_WINNER,
 )
@@ -179,6 +182,9 @@ def _register_and_promote(
         **provenance_tags(settings),
         **version_tags(winner.metrics, policy, gate_passed=True),
     }
+    rebuild = recipe(winner)
+    if rebuild is not None:
+        lineage |= {TAG_RECIPE: rebuild.model_dump_json(), TAG_SNAPSHOT_URI: rebuild.data}
     version, created = register_version(
         client,
         model_name,
