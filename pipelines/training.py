@@ -51,6 +51,10 @@ def build_training_pipeline(settings: Settings | None = None) -> Any:
                 test_size=test_size,
                 min_rows=min_rows,
             )
+            # KFP's cache keys on the inputs' *values*: the same URI over changed data would hit
+            # a stale entry. preprocess reads the outside world, so it always runs; downstream
+            # tasks key on its outputs (a content digest travels in their metadata).
+            pre.set_caching_options(False)
             with dsl.ParallelFor(candidates, name="candidates") as candidate:
                 fit = c.train(candidate=candidate, train_data=pre.outputs["train_data"])
                 scored = c.evaluate(model=fit.outputs["model"], test_data=pre.outputs["test_data"])

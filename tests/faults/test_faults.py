@@ -54,19 +54,6 @@ def test_server_killed_mid_run_fails_fast_and_reconcile_closes_everything(server
     assert good.returncode == 0, good.stderr
 
 
-def test_next_command_reconciles_by_itself(server, project):
-    env = environment(server.url, "auto")
-    process = start_run(project, env)
-    wait_for_runs(server.url, "auto", "work")
-    server.kill()
-    process.communicate(timeout=BOUND_S + 60)
-    assert process.returncode == 4
-    server.start()
-    good = cli(project, env, "run", "--pipeline", "faults.py:faults", "--arg", "seconds=0")
-    assert good.returncode == 0, good.stderr
-    assert "RUNNING" not in statuses(server.url, "auto")
-
-
 def test_server_paused_20s_is_ridden_out(server, project):
     env = environment(server.url, "paused")
     process = start_run(project, env, "--arg", "items=[1, 2, 3, 4]", "--arg", "seconds=2")
