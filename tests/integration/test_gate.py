@@ -10,7 +10,6 @@ from kfp_mlflow.runner import run_local
 from kfp_mlflow.settings import get_settings
 from tests.integration.conftest import client, tracked_environment
 
-
 # Two families are enough to show the gate; each candidate is two tasks.
 TWO = [
     {"name": "linear", "family": "linear", "params": {"alpha": 1.0}},
