@@ -41,13 +41,15 @@ def serve(
     settings = _settings()
     resolved = resolve_version(model_name, alias=alias, version=version, settings=settings)
     out = Console(file=sys.stdout, highlight=False)
-    out.print(f"[bold]kfp-mlflow[/] serve {resolved.describe()}")
+    out.print(f"[bold]kfp-mlflow[/] serve {resolved.describe()}", soft_wrap=True)
     server = ScoringServer(resolved, port=port, settings=settings).start()
     try:
         server.wait_ready()
         out.print(
             f"POST {server.invocations_url}  "
-            '(JSON: {"dataframe_split": {"columns": [...], "data": [[...]]}}); Ctrl-C stops'
+            '(JSON: {"dataframe_split": {"columns": [...], "data": [[...]]}}); Ctrl-C stops',
+            markup=False,
+            soft_wrap=True,
         )
         code = server.wait()
     except KeyboardInterrupt:
@@ -93,8 +95,8 @@ def render_serving(
         service_account=service_account,
     )
     out = Console(file=sys.stdout, highlight=False)
-    out.print(f"[bold]kfp-mlflow[/] render-serving {resolved.describe()}")
-    out.print(f"wrote {path} (storageUri {uri})")
+    out.print(f"[bold]kfp-mlflow[/] render-serving {resolved.describe()}", soft_wrap=True)
+    out.print(f"wrote {path} (storageUri {uri})", soft_wrap=True)
 
 
 @app.command("export-onnx")
@@ -115,4 +117,6 @@ def export_onnx(
     resolved = resolve_version(model_name, alias=alias, version=version, settings=settings)
     result = export(resolved.name, resolved.version, test_data=test_data, settings=settings)
     out = Console(file=sys.stdout, highlight=False)
-    out.print(f"[bold]kfp-mlflow[/] export-onnx {resolved.describe()}: {result.summary()}")
+    out.print(
+        f"[bold]kfp-mlflow[/] export-onnx {resolved.describe()}: {result.summary()}", soft_wrap=True
+    )
