@@ -137,9 +137,11 @@ def test_serve_answers_a_request_built_from_the_test_split(tracking):
         assert predictions.shape == (len(features),)
         np.testing.assert_allclose(predictions, _expected(name, features), rtol=1e-12)
     finally:
-        process.send_signal(signal.SIGINT)
+        # SIGTERM, as a supervisor sends it: the command stops the scoring server (its own
+        # process group, so not signalled itself) before exiting, as on Ctrl-C.
+        process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=30)
-    assert code == 130  # Ctrl-C: the scoring server is stopped with the command
+    assert code == 130
     assert not is_healthy(f"http://127.0.0.1:{port}", timeout=1.0)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -27,6 +28,10 @@ def _settings() -> Settings:
     return settings.model_copy(update={"tracking_uri": resolve_tracking_uri(settings)})
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 @app.command()
 def serve(
     model_name: ModelName,
@@ -42,9 +47,12 @@ def serve(
     resolved = resolve_version(model_name, alias=alias, version=version, settings=settings)
     out = Console(file=sys.stdout, highlight=False)
     out.print(f"[bold]kfp-mlflow[/] serve {resolved.describe()}", soft_wrap=True)
-    server = ScoringServer(resolved, port=port, settings=settings).start()
+    # The scoring server runs in its own process group: a SIGTERM (a supervisor, `kill`) must
+    # stop it too, as Ctrl-C does, not leave it serving as an orphan.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    server = ScoringServer(resolved, port=port, settings=settings)
     try:
-        server.wait_ready()
+        server.start().wait_ready()
         out.print(
             f"POST {server.invocations_url}  "
             '(JSON: {"dataframe_split": {"columns": [...], "data": [[...]]}}); Ctrl-C stops',
@@ -56,6 +64,7 @@ def serve(
         code = 130
     finally:
         server.stop()
+        signal.signal(signal.SIGTERM, previous)
     if code == 130:
         raise typer.Exit(code=130)
     if code != 0:
@@ -71,7 +80,6 @@ def render_serving(
     artifacts_destination: Annotated[
         str | None,
         typer.Option(
-            envvar="KFP_MLFLOW_ARTIFACTS_DESTINATION",
             help="The tracking server's --artifacts-destination (s3://bucket/artifacts), "
             "to turn mlflow-artifacts:/ URIs into ones KServe downloads.",
         ),
