@@ -85,14 +85,9 @@ def export_onnx(
     if model is None:
         return OnnxExport(uri, exported=False, reason=f"{uri} has no scikit-learn flavor")
     features = _features(test_data, model)
-    try:
-        onnx_model = _convert(model, features, converters)
-    except Exception as error:  # skl2onnx raises bare RuntimeError/NotImplementedError kinds
-        family = type(getattr(model, "steps", [[None, model]])[-1][1]).__name__
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        return OnnxExport(
-            uri, exported=False, reason=f"skl2onnx cannot convert {family}: {first[:200]}"
-        )
+    onnx_model, reason = convert(model, features, converters)
+    if onnx_model is None:
+        return OnnxExport(uri, exported=False, reason=reason)
     task = "classification" if hasattr(model, "predict_proba") else "regression"
     expected = model.predict(features)
     actual = predict_onnx(onnx_model.SerializeToString(), features)
@@ -196,6 +191,19 @@ def _features(test_data: str | Path | pd.DataFrame, model: Any) -> pd.DataFrame:
     if frame.empty:
         raise DataError("--test-data: no rows to compare predictions on")
     return frame[columns]
+
+
+def convert(
+    model: Any, features: pd.DataFrame, converters: tuple[Any, Any] | None = None
+) -> tuple[Any, str]:
+    """(ONNX model, "") or (None, why skl2onnx cannot convert it, in one line)."""
+    try:
+        return _convert(model, features, converters or _converters()), ""
+    except Exception as error:  # skl2onnx raises bare RuntimeError/NotImplementedError kinds
+        family = type(getattr(model, "steps", [[None, model]])[-1][1]).__name__
+        text = str(error).strip()
+        first = text.splitlines()[0][:200] if text else type(error).__name__
+        return None, f"skl2onnx cannot convert {family}: {first}"
 
 
 def _convert(model: Any, features: pd.DataFrame, converters: tuple[Any, Any]) -> Any:
