@@ -49,6 +49,8 @@ _EXPORTS = {
     "run_local": "kfp_mlflow.runner",
     "LocalMlflowServer": "kfp_mlflow.local_server",
     "promote": "kfp_mlflow.promotion",
+    # After the registry
+    "export_onnx": "kfp_mlflow.onnx_export",
 }
 
 __all__ = [
@@ -82,6 +84,7 @@ __all__ = [
     "current_run",
     "evaluate",
     "exit_handler",
+    "export_onnx",
     "get_settings",
     "load_components",
     "load_pipeline",

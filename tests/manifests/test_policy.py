@@ -21,43 +21,49 @@ def test_every_workload_is_locked_down(all_objects: list) -> None:
     assert {obj["kind"] for _, obj in found} >= {"Deployment", "StatefulSet", "Job"}
     problems = []
     for source, obj in found:
-        spec = pod_spec(obj)
         where = f"{source}: {obj['kind']}/{obj['metadata']['name']}"
-        pod_security = spec.get("securityContext", {})
-        if pod_security.get("seccompProfile", {}).get("type") != "RuntimeDefault":
-            problems.append(f"{where}: pod seccompProfile is not RuntimeDefault")
-        if spec.get("automountServiceAccountToken") is not False:
-            problems.append(f"{where}: mounts a service-account token it does not need")
-        writable = {
-            mount["mountPath"]
-            for container in _containers(spec)
-            for mount in container.get("volumeMounts", [])
-        }
-        for container in _containers(spec):
-            security = {**pod_security, **container.get("securityContext", {})}
-            name = f"{where}/{container['name']}"
-            if security.get("runAsNonRoot") is not True:
-                problems.append(f"{name}: runAsNonRoot is not true")
-            if security.get("allowPrivilegeEscalation") is not False:
-                problems.append(f"{name}: allowPrivilegeEscalation is not false")
-            if security.get("readOnlyRootFilesystem") is not True:
-                problems.append(f"{name}: root filesystem is writable")
-            if security.get("capabilities", {}).get("drop") != ["ALL"]:
-                problems.append(f"{name}: capabilities not dropped")
-            limits = container.get("resources", {}).get("limits", {})
-            requests = container.get("resources", {}).get("requests", {})
-            if not {"cpu", "memory"} <= limits.keys() or not {"cpu", "memory"} <= requests.keys():
-                problems.append(f"{name}: cpu/memory requests and limits missing")
-            if container["image"].endswith(":latest") or ":" not in container["image"]:
-                problems.append(f"{name}: image not pinned")
-            for env in container.get("env", []):
-                if "value" in env and any(
-                    word in env["name"].upper() for word in ("PASSWORD", "SECRET", "TOKEN")
-                ):
-                    problems.append(f"{name}: {env['name']} set inline, not from a Secret")
-        if "/tmp" not in writable:
-            problems.append(f"{where}: no writable /tmp (emptyDir) under a read-only root")
+        problems += locked_down_problems(where, pod_spec(obj))
     assert not problems, "\n".join(problems)
+
+
+def locked_down_problems(where: str, spec: dict[str, Any]) -> list[str]:
+    """What makes the pod ``spec`` fall short of our posture (also used for KServe predictors)."""
+    problems = []
+    pod_security = spec.get("securityContext", {})
+    if pod_security.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+        problems.append(f"{where}: pod seccompProfile is not RuntimeDefault")
+    if spec.get("automountServiceAccountToken") is not False:
+        problems.append(f"{where}: mounts a service-account token it does not need")
+    writable = {
+        mount["mountPath"]
+        for container in _containers(spec)
+        for mount in container.get("volumeMounts", [])
+    }
+    for container in _containers(spec):
+        security = {**pod_security, **container.get("securityContext", {})}
+        name = f"{where}/{container['name']}"
+        if security.get("runAsNonRoot") is not True:
+            problems.append(f"{name}: runAsNonRoot is not true")
+        if security.get("allowPrivilegeEscalation") is not False:
+            problems.append(f"{name}: allowPrivilegeEscalation is not false")
+        if security.get("readOnlyRootFilesystem") is not True:
+            problems.append(f"{name}: root filesystem is writable")
+        if security.get("capabilities", {}).get("drop") != ["ALL"]:
+            problems.append(f"{name}: capabilities not dropped")
+        limits = container.get("resources", {}).get("limits", {})
+        requests = container.get("resources", {}).get("requests", {})
+        if not {"cpu", "memory"} <= limits.keys() or not {"cpu", "memory"} <= requests.keys():
+            problems.append(f"{name}: cpu/memory requests and limits missing")
+        if container["image"].endswith(":latest") or ":" not in container["image"]:
+            problems.append(f"{name}: image not pinned")
+        for env in container.get("env", []):
+            if "value" in env and any(
+                word in env["name"].upper() for word in ("PASSWORD", "SECRET", "TOKEN")
+            ):
+                problems.append(f"{name}: {env['name']} set inline, not from a Secret")
+    if "/tmp" not in writable:
+        problems.append(f"{where}: no writable /tmp (emptyDir) under a read-only root")
+    return problems
 
 
 def test_long_running_workloads_have_probes(all_objects: list) -> None:

@@ -48,6 +48,7 @@ def test_public_api_is_pinned():
         "current_run",
         "evaluate",
         "exit_handler",
+        "export_onnx",
         "get_settings",
         "load_components",
         "load_pipeline",

@@ -6,7 +6,15 @@ import sys
 
 from rich.console import Console
 
-from kfp_mlflow.cli import cluster, local, registry, remote, reproduce, runs  # noqa: F401
+from kfp_mlflow.cli import (  # noqa: F401  (each module registers its commands)
+    cluster,
+    local,
+    registry,
+    remote,
+    reproduce,
+    runs,
+    serve,
+)
 from kfp_mlflow.cli._app import app
 from kfp_mlflow.exceptions import KfpMlflowError
 
