@@ -378,18 +378,25 @@ def _import_path_family(path: str) -> Family:
 
 
 #: MLflow flavors whose pyfunc model returns predictions only, and the adapter
-#: (``module:function`` taking the loaded pyfunc model) that also gives evaluate the class
-#: probabilities, so probabilistic metrics (roc_auc, log_loss) compare across families.
-SCORER_ADAPTERS: dict[str, str] = {"spark": "kfp_mlflow.spark_ml:spark_scorer"}
+#: (``module:function`` taking the model directory) that loads it and also gives evaluate the
+#: class probabilities, so probabilistic metrics (roc_auc, log_loss) compare across families.
+SCORER_ADAPTERS: dict[str, str] = {"spark": "kfp_mlflow.spark_ml:load_spark_scorer"}
 
 
-def scorer_for(pyfunc_model: Any) -> Any:
+def scorer_for(model_dir: str) -> Any:
     """What ``evaluate`` scores: the flavor's adapter; else the framework's own object when it
     has the scikit-learn API (classifiers give probabilities); else the pyfunc model."""
-    flavors = getattr(getattr(pyfunc_model, "metadata", None), "flavors", {}) or {}
+    import mlflow.pyfunc
+    import yaml
+
+    from pathlib import Path
+
+    mlmodel = Path(model_dir) / "MLmodel"
+    flavors = (yaml.safe_load(mlmodel.read_text()) or {}).get("flavors", {}) if mlmodel.is_file() else {}
     for flavor, adapter in SCORER_ADAPTERS.items():
         if flavor in flavors:
-            return load_object(adapter, f"scorer of flavor {flavor!r}")(pyfunc_model)
+            return load_object(adapter, f"scorer of flavor {flavor!r}")(model_dir)
+    pyfunc_model = mlflow.pyfunc.load_model(model_dir)
     try:
         raw = pyfunc_model.get_raw_model()
     except Exception:  # flavors without a raw model (custom pyfunc)

@@ -116,7 +116,7 @@ def test_entry_point_families_are_registered_and_round_trip(plugin, tmp_path):
     check_candidate(candidate, "classification", 0)
     loaded, features = _round_trip(candidate, "classification", tmp_path / "knn")
     assert set(loaded.predict(features)) <= {"yes", "no"}
-    scorer = scorer_for(loaded)  # the scikit-learn object: probabilities for evaluate
+    scorer = scorer_for(str(tmp_path / "knn"))  # the scikit-learn object: probabilities
     assert scorer.get_params()["model__n_neighbors"] == 3
     assert scorer.predict_proba(features).shape == (80, 2)
     with pytest.raises(ConfigError, match="'plugin_tree' has no classification model"):

@@ -37,11 +37,9 @@ class EvaluateResult:
 def load_scorer(model_dir: str) -> Any:
     """Any MLflow model as something ``score`` can use (see :func:`kfp_mlflow.families.scorer_for`:
     the scikit-learn object, a flavor's adapter that adds probabilities, or the pyfunc model)."""
-    import mlflow.pyfunc
-
     from kfp_mlflow.families import scorer_for
 
-    return scorer_for(mlflow.pyfunc.load_model(model_dir))
+    return scorer_for(model_dir)
 
 
 def run_evaluate(
