@@ -54,6 +54,12 @@ def families_run(mlflow_server, tmp_path_factory):
         result = run_local(None, arguments, get_settings())
         seconds = time.perf_counter() - started
         yield result, names, client(), seconds
+    # Loading the Spark model here started a JVM in the test process: end it with the module.
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()
+    if session is not None:
+        session.stop()
 
 
 def test_every_family_is_scored_on_the_same_metric_and_the_best_wins(families_run):
