@@ -52,28 +52,56 @@ def say(text: str = "") -> None:
 def price_like(rows: int = 12_000, seed: int = 7) -> pd.DataFrame:
     """Apartment-price-like rows: a multiplicative model, so the target is right-skewed."""
     rng = np.random.default_rng(seed)
-    city = rng.choice(["paris", "lyon", "lille", "nice", "nantes", "brest", "metz"], rows,
-                      p=[0.3, 0.2, 0.15, 0.1, 0.1, 0.1, 0.05])  # fmt: skip
+    city = rng.choice(
+        ["paris", "lyon", "lille", "nice", "nantes", "brest", "metz"],
+        rows,
+        p=[0.3, 0.2, 0.15, 0.1, 0.1, 0.1, 0.05],
+    )
     kind = rng.choice(["flat", "house", "studio", "loft"], rows, p=[0.5, 0.3, 0.15, 0.05])
     district = rng.choice([f"d{i:02d}" for i in range(25)], rows)
     area = rng.lognormal(np.log(60), 0.45, rows)
     rooms = np.clip(np.round(area / 22 + rng.normal(0, 0.7, rows)), 1, 9)
     age = rng.uniform(0, 120, rows)
     floor = rng.integers(0, 12, rows).astype(float)
-    city_factor = pd.Series(city).map(
-        {"paris": 2.4, "lyon": 1.5, "lille": 1.1, "nice": 1.6, "nantes": 1.2, "brest": 0.8,
-         "metz": 0.85}  # fmt: skip
-    ).to_numpy()
+    city_factor = (
+        pd.Series(city)
+        .map(
+            {
+                "paris": 2.4,
+                "lyon": 1.5,
+                "lille": 1.1,
+                "nice": 1.6,
+                "nantes": 1.2,
+                "brest": 0.8,
+                "metz": 0.85,
+            }
+        )
+        .to_numpy()
+    )
     kind_factor = pd.Series(kind).map({"flat": 1.0, "house": 1.15, "studio": 1.1, "loft": 1.4})
     district_factor = 1 + (np.array([int(d[1:]) for d in district]) % 5) * 0.06
     price = (
-        3_000 * area * city_factor * kind_factor.to_numpy() * district_factor
-        * np.exp(-age / 300) * (1 + 0.01 * floor) * rng.lognormal(0, 0.18, rows)
-    )  # fmt: skip
+        3_000
+        * area
+        * city_factor
+        * kind_factor.to_numpy()
+        * district_factor
+        * np.exp(-age / 300)
+        * (1 + 0.01 * floor)
+        * rng.lognormal(0, 0.18, rows)
+    )
     frame = pd.DataFrame(
-        {"city": city, "kind": kind, "district": district, "area": area.round(1),
-         "rooms": rooms, "age": age.round(0), "floor": floor, "price": price.round(0)}
-    )  # fmt: skip
+        {
+            "city": city,
+            "kind": kind,
+            "district": district,
+            "area": area.round(1),
+            "rooms": rooms,
+            "age": age.round(0),
+            "floor": floor,
+            "price": price.round(0),
+        }
+    )
     for column, share in (("area", 0.05), ("age", 0.1), ("floor", 0.08), ("kind", 0.04)):
         frame.loc[rng.random(rows) < share, column] = None
     return frame
@@ -89,14 +117,25 @@ def imbalanced(rows: int = 6_000, seed: int = 11) -> pd.DataFrame:
     monthly = rng.normal(40, 15, rows).clip(5)
     tickets = rng.poisson(1.0, rows).astype(float)
     logit = (
-        -4.2 + 0.9 * (plan == "basic") + 0.6 * (channel == "phone") - 0.04 * tenure
-        + 0.5 * tickets + 0.02 * (monthly - 40) + 0.7 * ((region == "south") & (tickets > 1))
-    )  # fmt: skip
+        -4.2
+        + 0.9 * (plan == "basic")
+        + 0.6 * (channel == "phone")
+        - 0.04 * tenure
+        + 0.5 * tickets
+        + 0.02 * (monthly - 40)
+        + 0.7 * ((region == "south") & (tickets > 1))
+    )
     churned = rng.random(rows) < 1 / (1 + np.exp(-logit))
     frame = pd.DataFrame(
-        {"plan": plan, "region": region, "channel": channel, "tenure": tenure.round(1),
-         "monthly": monthly.round(2), "tickets": tickets,
-         "churned": np.where(churned, "yes", "no")}  # fmt: skip
+        {
+            "plan": plan,
+            "region": region,
+            "channel": channel,
+            "tenure": tenure.round(1),
+            "monthly": monthly.round(2),
+            "tickets": tickets,
+            "churned": np.where(churned, "yes", "no"),
+        }
     )
     frame.loc[rng.random(rows) < 0.05, "monthly"] = None
     return frame
@@ -125,8 +164,9 @@ def book_pipeline(train: pd.DataFrame, test: pd.DataFrame, target: str, task: st
     imputed = [f"{c}_imputed" for c in numeric]
     if numeric:
         stages.append(Imputer(inputCols=numeric, outputCols=imputed, strategy="median"))
-    stages.append(VectorAssembler(inputCols=indexed + imputed, outputCol="features",
-                                  handleInvalid="keep"))  # fmt: skip
+    stages.append(
+        VectorAssembler(inputCols=indexed + imputed, outputCol="features", handleInvalid="keep")
+    )
     frame = to_spark(session, train)
     forest: dict[str, Any] = {"maxDepth": 5, "numTrees": 100, "maxBins": 40, "seed": 42}
     labels: list[str] = []
@@ -247,19 +287,27 @@ def main() -> None:
         finally:
             server.stop()
     say()
-    say("| dataset | rows | metric | default champion | ours | Spark RF (book) | ratio | "
-        "ours wall s | Spark wall s |")  # fmt: skip
+    say(
+        "| dataset | rows | metric | default champion | ours | Spark RF (book) | ratio | "
+        "ours wall s | Spark wall s |"
+    )
     say("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        say(f"| {r['dataset']} | {r['rows']} | {r['metric']} | {r['champion']} | {r['ours']:.4g} "
+        say(
+            f"| {r['dataset']} | {r['rows']} | {r['metric']} | {r['champion']} | {r['ours']:.4g} "
             f"| {r['spark']:.4g} | {r['ratio']:.3f} | {r['ours_seconds']:.0f} "
-            f"| {r['spark_seconds']:.0f} |")  # fmt: skip
-    say("ratio: Spark's rmse / ours, or our roc_auc / Spark's; >= 1.0 means ours is at least as good")
+            f"| {r['spark_seconds']:.0f} |"
+        )
+    say(
+        "ratio: Spark's rmse / ours, or our roc_auc / Spark's; >= 1.0 means ours is at least as good"
+    )
     for r in rows:
         if r["task"] == "classification":
-            say(f"{r['dataset']}: champion predicts {r['champion_classes_predicted']} classes "
+            say(
+                f"{r['dataset']}: champion predicts {r['champion_classes_predicted']} classes "
                 f"(accuracy {r['ours_accuracy']:.3f}; Spark {r['spark_accuracy']:.3f}, "
-                f"{r['spark_classes_predicted']} classes)")  # fmt: skip
+                f"{r['spark_classes_predicted']} classes)"
+            )
     if options.json:
         options.json.write_text(json.dumps(rows, indent=2))
     worse = [r["dataset"] for r in rows if r["ratio"] < 1.0]

@@ -39,9 +39,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from kfp_mlflow.exceptions import ConfigError
 
 ENTRY_POINT_GROUP = "kfp_mlflow.families"
-TASKS = ("regression", "classification")
-
 Task = Literal["regression", "classification"]
+TASKS: tuple[Task, ...] = ("regression", "classification")
 
 
 class ParamAlias(BaseModel):
@@ -139,9 +138,15 @@ class Backend(Protocol):
         """Raise :class:`ConfigError` if ``params`` (resolved) cannot work, without fitting."""
 
     def train(
-        self, family: Family, name: str, params: dict[str, Any], task: str, seed: int,
-        features: Any, labels: Any,
-    ) -> Any:  # fmt: skip
+        self,
+        family: Family,
+        name: str,
+        params: dict[str, Any],
+        task: str,
+        seed: int,
+        features: Any,
+        labels: Any,
+    ) -> Any:
         """The fitted model; takes the raw feature columns."""
 
     def save(self, family: Family, model: Any, features: Any, path: str) -> None:
@@ -386,13 +391,15 @@ SCORER_ADAPTERS: dict[str, str] = {"spark": "kfp_mlflow.spark_ml:load_spark_scor
 def scorer_for(model_dir: str) -> Any:
     """What ``evaluate`` scores: the flavor's adapter; else the framework's own object when it
     has the scikit-learn API (classifiers give probabilities); else the pyfunc model."""
+    from pathlib import Path
+
     import mlflow.pyfunc
     import yaml
 
-    from pathlib import Path
-
     mlmodel = Path(model_dir) / "MLmodel"
-    flavors = (yaml.safe_load(mlmodel.read_text()) or {}).get("flavors", {}) if mlmodel.is_file() else {}
+    flavors = (
+        (yaml.safe_load(mlmodel.read_text()) or {}).get("flavors", {}) if mlmodel.is_file() else {}
+    )
     for flavor, adapter in SCORER_ADAPTERS.items():
         if flavor in flavors:
             return load_object(adapter, f"scorer of flavor {flavor!r}")(model_dir)

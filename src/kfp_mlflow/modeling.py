@@ -148,9 +148,15 @@ class SklearnBackend:
             raise ConfigError(f"candidates: family {family.name!r}: {error}") from None
 
     def train(
-        self, family: Family, name: str, params: dict[str, Any], task: str, seed: int,
-        features: Any, labels: Any,
-    ) -> Any:  # fmt: skip
+        self,
+        family: Family,
+        name: str,
+        params: dict[str, Any],
+        task: str,
+        seed: int,
+        features: Any,
+        labels: Any,
+    ) -> Any:
         from sklearn.utils._param_validation import InvalidParameterError
 
         model = build_pipeline(family, self.estimator(family, params, task, name), features)
@@ -238,9 +244,12 @@ def _encoder(kind: str, features: pd.DataFrame) -> Any:
         # max_categories bounds the width (and memory) whatever a text column holds.
         categories: Any = make_pipeline(
             SimpleImputer(strategy="most_frequent"),
-            OneHotEncoder(handle_unknown="infrequent_if_exist", sparse_output=False,
-                          max_categories=_MAX_ONEHOT),
-        )  # fmt: skip
+            OneHotEncoder(
+                handle_unknown="infrequent_if_exist",
+                sparse_output=False,
+                max_categories=_MAX_ONEHOT,
+            ),
+        )
     else:
         # Trees split on codes: one column per feature, missingness kept as its own signal.
         numbers = SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)

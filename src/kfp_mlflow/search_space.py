@@ -171,9 +171,7 @@ def expand(entries: list[CandidateEntry], where: str = "candidates") -> list[dic
         fixed = {k: v for k, v in entry.params.items() if k not in grid}
         for combination in itertools.product(*grid.values()):
             varying = dict(zip(grid, combination, strict=True))
-            suffix = "-".join(
-                f"{k}{_label(v)}" for k, v in varying.items() if len(grid[k]) > 1
-            )
+            suffix = "-".join(f"{k}{_label(v)}" for k, v in varying.items() if len(grid[k]) > 1)
             candidates.append(
                 {
                     "name": f"{base}-{suffix}" if suffix else base,

@@ -7,10 +7,10 @@ label is indexed before fitting and an IndexToString stage maps predictions back
 so the saved model predicts labels as the scikit-learn families do. It is saved with the
 ``mlflow.spark`` flavor (Spark's own format, no pickle) and loads as a pyfunc model.
 
-The pyfunc model of ``mlflow.spark`` returns predictions only. :func:`load_spark_scorer` wraps it for
-``evaluate`` with ``predict_proba`` read from the model's ``probability`` column and ``classes_``
-from the IndexToString stage, so roc_auc and log_loss of a Spark candidate are computed exactly
-as for the others and register compares all candidates on the same metric.
+The pyfunc model of ``mlflow.spark`` returns predictions only. :func:`load_spark_scorer` wraps
+it for ``evaluate`` with ``predict_proba`` read from the model's ``probability`` column and
+``classes_`` from the IndexToString stage, so roc_auc and log_loss of a Spark candidate are
+computed exactly as for the others and register compares all candidates on the same metric.
 """
 
 from __future__ import annotations
@@ -99,7 +99,8 @@ class SparkBackend:
     def accepted_params(self, family: Family, task: str) -> set[str]:
         # The estimators' keyword-only constructors list their params; reading the signature
         # needs no JVM, so search spaces are checked before any Spark starts.
-        signature = inspect.signature(family.estimator_class(task).__init__)
+        estimator: Any = family.estimator_class(task)
+        signature = inspect.signature(estimator.__init__)
         return {name for name in signature.parameters if name != "self"} - _WIRED
 
     def check(self, family: Family, params: dict[str, Any], task: str, seed: int) -> None:
@@ -108,11 +109,17 @@ class SparkBackend:
                 raise ConfigError(f"candidates: family {family.name!r}: {name}={value!r}")
 
     def train(
-        self, family: Family, name: str, params: dict[str, Any], task: str, seed: int,
-        features: Any, labels: Any,
-    ) -> Any:  # fmt: skip
+        self,
+        family: Family,
+        name: str,
+        params: dict[str, Any],
+        task: str,
+        seed: int,
+        features: Any,
+        labels: Any,
+    ) -> Any:
         from pyspark.ml import Pipeline
-        from pyspark.ml.feature import IndexToString, Imputer, StringIndexer, VectorAssembler
+        from pyspark.ml.feature import Imputer, IndexToString, StringIndexer, VectorAssembler
 
         session = local_session()
         text = _text_columns(features)
@@ -122,12 +129,20 @@ class SparkBackend:
         stages: list[Any] = []
         inputs = [c for c in rest if c not in numeric]
         if text:
-            stages.append(StringIndexer(inputCols=text, outputCols=[f"{c}__index" for c in text],
-                                        handleInvalid="keep"))  # fmt: skip
+            stages.append(
+                StringIndexer(
+                    inputCols=text, outputCols=[f"{c}__index" for c in text], handleInvalid="keep"
+                )
+            )
             inputs += [f"{c}__index" for c in text]
         if numeric:
-            stages.append(Imputer(inputCols=numeric, outputCols=[f"{c}__imputed" for c in numeric],
-                                  strategy="median"))  # fmt: skip
+            stages.append(
+                Imputer(
+                    inputCols=numeric,
+                    outputCols=[f"{c}__imputed" for c in numeric],
+                    strategy="median",
+                )
+            )
             inputs += [f"{c}__imputed" for c in numeric]
         stages.append(VectorAssembler(inputCols=inputs, outputCol=_FEATURES, handleInvalid="keep"))
         estimator = family.estimator_class(task)(featuresCol=_FEATURES)
@@ -143,9 +158,10 @@ class SparkBackend:
             estimator.setParams(labelCol=_LABEL_INDEX, predictionCol=_PREDICTION_INDEX, **params)
             stages += [
                 estimator,
-                IndexToString(inputCol=_PREDICTION_INDEX, outputCol="prediction",
-                              labels=list(indexer.labels)),
-            ]  # fmt: skip
+                IndexToString(
+                    inputCol=_PREDICTION_INDEX, outputCol="prediction", labels=list(indexer.labels)
+                ),
+            ]
         else:
             estimator.setParams(labelCol=_LABEL, predictionCol="prediction", **params)
             stages.append(estimator)
@@ -203,10 +219,11 @@ class SparkClassifierScorer(SparkScorer):
     def predict_proba(self, features: pd.DataFrame) -> Any:
         import numpy as np
         from pyspark.ml.functions import vector_to_array
+        from pyspark.sql.functions import col
 
         frame = to_spark(local_session(), features)
         scored = self.pipeline_model.transform(frame).select(
-            vector_to_array("probability").alias("p")
+            vector_to_array(col("probability")).alias("p")
         )
         return np.vstack(scored.toPandas()["p"].to_numpy())[:, self._order]
 

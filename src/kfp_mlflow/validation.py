@@ -104,4 +104,3 @@ def check_candidates(raw: Any, task: str | None, seed: Any = 0) -> None:
                 errors.append(error)
         else:
             raise errors[0]
-

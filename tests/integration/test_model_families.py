@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -35,7 +36,12 @@ candidates:
     family: lightgbm
     params: {n_estimators: 60}
 """
-FAMILIES = {"linear": "linear", "xgb": "xgboost", "lgbm": "lightgbm", "spark-rf": "spark_random_forest"}
+FAMILIES = {
+    "linear": "linear",
+    "xgb": "xgboost",
+    "lgbm": "lightgbm",
+    "spark-rf": "spark_random_forest",
+}
 FLAVORS = {"linear": "sklearn", "xgb": "sklearn", "lgbm": "sklearn", "spark-rf": "spark"}
 
 
@@ -74,7 +80,9 @@ def test_every_family_is_scored_on_the_same_metric_and_the_best_wins(families_ru
         # Spark included: probabilities reach evaluate, so the probabilistic metrics exist.
         assert 0.8 < by_name[name]["metrics"]["roc_auc"] <= 1.0
         assert by_name[name]["metrics"]["log_loss"] < 0.7
-    best = max(decision.candidates, key=lambda c: (c["metrics"]["roc_auc"], -c["metrics"]["log_loss"]))
+    best = max(
+        decision.candidates, key=lambda c: (c["metrics"]["roc_auc"], -c["metrics"]["log_loss"])
+    )
     assert decision.winner == best["candidate"]
     assert decision.promoted is True
     print(f"pipeline with Spark, XGBoost, LightGBM candidates: {seconds:.1f}s")
@@ -88,7 +96,9 @@ def test_models_are_saved_in_their_safe_flavor_and_load_as_pyfunc(families_run, 
     test_split = next(result.run_dir.glob("*/preprocess/test_data"))
     frame = pd.read_parquet(test_split)
     rows, labels = frame.drop(columns=["diagnosis"]).head(40), frame["diagnosis"].head(40)
-    trains = {t.outputs["model"]["metadata"]["candidate"]: t for t in result.tasks if t.step == "train"}
+    trains = {
+        t.outputs["model"]["metadata"]["candidate"]: t for t in result.tasks if t.step == "train"
+    }
     for name, flavor in FLAVORS.items():
         info = trains[name].outputs["model"]["metadata"]
         assert info["flavor"] == flavor
@@ -115,11 +125,11 @@ def test_resolved_candidates_are_on_the_parent_run(families_run):
     files = {a.path for a in mlflow.list_artifacts(parent.info.run_id, "candidates")}
     assert files == {f"candidates/{name}.json" for name in FAMILIES}
     spark = json.loads(
-        open(mlflow.download_artifacts(parent.info.run_id, "candidates/spark-rf.json")).read()
+        Path(mlflow.download_artifacts(parent.info.run_id, "candidates/spark-rf.json")).read_text()
     )
     assert spark["estimator"] == "pyspark.ml.classification:RandomForestClassifier"
     assert spark["effective_params"] == {"maxDepth": 5, "numTrees": 20, "seed": 42}
     linear = json.loads(
-        open(mlflow.download_artifacts(parent.info.run_id, "candidates/linear.json")).read()
+        Path(mlflow.download_artifacts(parent.info.run_id, "candidates/linear.json")).read_text()
     )
     assert linear["effective_params"]["C"] == 1.0  # the alias, resolved for classification

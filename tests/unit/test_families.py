@@ -131,8 +131,11 @@ def test_import_path_estimator_trusts_its_own_type_only(plugin, tmp_path):
     loaded, features = _round_trip(candidate, "regression", tmp_path / "mean")
     assert np.ptp(loaded.predict(features)) == 0
     with pytest.raises(ConfigError, match="not accept: bogus"):
-        check_candidate(Candidate.parse({"family": "kfpm_models:MeanModel",
-                                         "params": {"bogus": 1}}), "regression", 0)  # fmt: skip
+        check_candidate(
+            Candidate.parse({"family": "kfpm_models:MeanModel", "params": {"bogus": 1}}),
+            "regression",
+            0,
+        )
     sneaky = Candidate.parse({"family": "kfpm_models:SneakyModel"})
     with pytest.raises(ConfigError, match=r"types nobody reviewed: kfpm_models\.Helper"):
         _round_trip(sneaky, "regression", tmp_path / "sneaky")
@@ -147,7 +150,8 @@ def test_import_path_of_a_registered_class_gets_its_declarations():
 
 
 def test_a_family_whose_package_is_missing_names_the_extra():
-    family = Family(name="ghost", regressor="ghost_lib:Model", requirements=("ghost_lib",),
-                    extra="ghost")  # fmt: skip
+    family = Family(
+        name="ghost", regressor="ghost_lib:Model", requirements=("ghost_lib",), extra="ghost"
+    )
     with pytest.raises(ConfigError, match=r"needs ghost_lib, not installed.*kfp-mlflow\[ghost\]"):
         family.estimator_class("regression")

@@ -118,8 +118,9 @@ def test_aliases_and_defaults_are_declared_by_the_family():
 
 def test_rejected_hyperparameter_names_the_candidate():
     with pytest.raises(ConfigError, match=r"'bogus'.*Ridge does not accept: nope"):
-        check_candidate(Candidate(name="bogus", family="linear", params={"nope": 1}),
-                        "regression", 0)  # fmt: skip
+        check_candidate(
+            Candidate(name="bogus", family="linear", params={"nope": 1}), "regression", 0
+        )
     with pytest.raises(ConfigError, match="max_depth"):
         check_candidate(
             Candidate(name="deep", family="random_forest", params={"max_depth": -1}),

@@ -94,8 +94,9 @@ def test_compile_bakes_the_file_into_the_pipeline_defaults(tmp_path):
     cli = [sys.executable, "-c", "from kfp_mlflow.cli import main; main()"]
     done = subprocess.run(
         [*cli, "compile", "--search-space", str(_write(tmp_path, GOOD)), "-o", str(output)],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     spec = yaml.safe_load(output.read_text().split("\n---\n")[0])
     parameters = spec["root"]["inputDefinitions"]["parameters"]
@@ -105,7 +106,10 @@ def test_compile_bakes_the_file_into_the_pipeline_defaults(tmp_path):
     assert parameters["primary_metric"]["defaultValue"] == "rmse"
     assert parameters["thresholds"]["defaultValue"] == ["r2>=0.2"]
     bad = _write(tmp_path, "candidates: [{family: linear, params: {bogus: 1}}]")
-    refused = subprocess.run([*cli, "compile", "--search-space", str(bad), "-o", str(output)],
-                             capture_output=True, text=True)  # fmt: skip
+    refused = subprocess.run(
+        [*cli, "compile", "--search-space", str(bad), "-o", str(output)],
+        capture_output=True,
+        text=True,
+    )
     assert refused.returncode == 2
     assert "does not accept: bogus" in refused.stderr + refused.stdout

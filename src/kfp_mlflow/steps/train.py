@@ -66,10 +66,12 @@ def _record_candidate(
         "params": spec.params,
         "task": dataset.task,
         "estimator": estimator,
-        "effective_params": {k: v if isinstance(v, (int, float, str, bool)) or v is None
-                             else repr(v) for k, v in effective.items()},
+        "effective_params": {
+            k: v if isinstance(v, (int, float, str, bool)) or v is None else repr(v)
+            for k, v in effective.items()
+        },
         "train_run_id": run.run_id,
-    }  # fmt: skip
+    }
     with mlflow_errors("record the candidate on the parent run"):
         run.client.log_dict(
             run.parent_run_id, record, f"{CANDIDATES_ARTIFACT_DIR}/{spec.name}.json"
