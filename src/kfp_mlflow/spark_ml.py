@@ -16,6 +16,7 @@ computed exactly as for the others and register compares all candidates on the s
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,8 @@ def local_session() -> Any:
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # py4j logs at INFO from finalizers, possibly after stdout was closed (kfp.local redirects).
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     builder: Any = SparkSession.builder
     session = (
         builder.master(os.environ.get("KFP_MLFLOW_SPARK_MASTER", "local[2]"))
