@@ -76,8 +76,9 @@ class Family(BaseModel):
     seed_param: str = "random_state"
     #: Inputs: ``onehot`` (impute, scale, one-hot: linear models), ``ordinal`` (impute, ordinal
     #: codes: tree ensembles, memory bounded by the number of columns), ``none`` (the family
-    #: encodes its own inputs, e.g. a Spark ML pipeline).
-    preprocessing: Literal["onehot", "ordinal", "none"] = "onehot"
+    #: encodes its own inputs, e.g. a Spark ML pipeline), or ``module:function``, a factory
+    #: returning a scikit-learn transformer (a candidate may choose one, see Candidate).
+    preprocessing: str = "onehot"
     #: ``module:Class`` of a scikit-learn meta-estimator the classifier is wrapped in when the
     #: estimator only takes integer labels (it then sees 0/1 targets and classes_ stay labels).
     classifier_wrapper: str | None = None

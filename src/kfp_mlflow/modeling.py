@@ -37,6 +37,10 @@ class Candidate:
     name: str
     family: str
     params: dict[str, Any]
+    #: Overrides the family's input encoding: onehot, ordinal, none, or ``module:function``
+    #: returning a scikit-learn transformer (its class is then trusted when the model loads:
+    #: naming the factory is the opt-in).
+    preprocessing: str | None = None
 
     @classmethod
     def parse(cls, raw: dict[str, Any]) -> Candidate:
@@ -53,15 +57,40 @@ class Candidate:
         params = raw.get("params") or {}
         if not isinstance(params, dict):
             raise ConfigError(f"candidates: params of {raw!r} must be a mapping")
+        preprocessing = raw.get("preprocessing") or None
+        if preprocessing is not None:
+            _check_preprocessing(str(preprocessing), family)
         return cls(
             name=str(raw.get("name") or family),
             family=family,
             params={key: _restore_int(value) for key, value in params.items()},
+            preprocessing=str(preprocessing) if preprocessing else None,
         )
 
     @property
     def spec(self) -> Family:
-        return get_family(self.family)
+        family = get_family(self.family)
+        if self.preprocessing:
+            return family.model_copy(update={"preprocessing": self.preprocessing})
+        return family
+
+
+_BUILTIN_ENCODINGS = ("onehot", "ordinal", "none")
+
+
+def _check_preprocessing(value: str, family_name: str) -> None:
+    family = get_family(family_name)
+    if family.preprocessing == "none" and family.backend != "kfp_mlflow.modeling:SKLEARN":
+        raise ConfigError(
+            f"candidates: family {family_name!r} encodes its own inputs; preprocessing "
+            f"{value!r} cannot apply",
+            hint="drop preprocessing from this candidate",
+        )
+    if value in _BUILTIN_ENCODINGS:
+        return
+    factory = load_object(value, f"preprocessing {value!r}")
+    if not callable(factory):
+        raise ConfigError(f"candidates: preprocessing {value!r} is not callable")
 
 
 def _restore_int(value: Any) -> Any:
@@ -171,7 +200,7 @@ class SklearnBackend:
         import skops.io
         from mlflow.models import infer_signature
 
-        trusted = sorted({*SKOPS_TRUSTED_TYPES, *family.trusted_types})
+        trusted = sorted({*SKOPS_TRUSTED_TYPES, *family.trusted_types, *_custom_types(model)})
         held = set(skops.io.get_untrusted_types(data=skops.io.dumps(model)))
         if held - set(trusted):
             # Saving would succeed, but loading would need these types trusted: refuse now,
@@ -194,6 +223,17 @@ class SklearnBackend:
 
 
 SKLEARN = SklearnBackend()
+
+
+def _custom_types(model: Any) -> set[str]:
+    """The class of a custom preprocessing step: trusted because the candidate named its
+    factory (the documented opt-in); nothing it holds is trusted beyond that."""
+    encode = getattr(model, "named_steps", {}).get("encode")
+    if encode is None or type(encode).__module__.startswith("sklearn."):
+        return set()
+    return {f"{type(encode).__module__}.{type(encode).__qualname__}"}
+
+
 _SIGNATURE_ROWS = 50
 _EXAMPLE_ROWS = 5
 
@@ -221,7 +261,16 @@ def build_pipeline(family: Family, estimator: Any, features: pd.DataFrame) -> Pi
 
     if family.preprocessing == "none":
         return Pipeline([("model", estimator)])
-    return Pipeline([("encode", _encoder(family.preprocessing, features)), ("model", estimator)])
+    if family.preprocessing in _BUILTIN_ENCODINGS:
+        encode = _encoder(family.preprocessing, features)
+    else:
+        encode = load_object(family.preprocessing, f"preprocessing of {family.name!r}")()
+        if not hasattr(encode, "fit_transform"):
+            raise ConfigError(
+                f"candidates: preprocessing {family.preprocessing!r} returned "
+                f"{type(encode).__name__}, not a scikit-learn transformer"
+            )
+    return Pipeline([("encode", encode), ("model", estimator)])
 
 
 def _encoder(kind: str, features: pd.DataFrame) -> Any:

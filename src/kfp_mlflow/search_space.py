@@ -77,6 +77,7 @@ class CandidateEntry(BaseModel):
     name: str | None = None
     family: str
     params: dict[str, Any] = Field(default_factory=dict)
+    preprocessing: str | None = None
 
 
 class SearchSpace(BaseModel):
@@ -172,13 +173,14 @@ def expand(entries: list[CandidateEntry], where: str = "candidates") -> list[dic
         for combination in itertools.product(*grid.values()):
             varying = dict(zip(grid, combination, strict=True))
             suffix = "-".join(f"{k}{_label(v)}" for k, v in varying.items() if len(grid[k]) > 1)
-            candidates.append(
-                {
-                    "name": f"{base}-{suffix}" if suffix else base,
-                    "family": entry.family,
-                    "params": {**fixed, **varying},
-                }
-            )
+            candidate = {
+                "name": f"{base}-{suffix}" if suffix else base,
+                "family": entry.family,
+                "params": {**fixed, **varying},
+            }
+            if entry.preprocessing:
+                candidate["preprocessing"] = entry.preprocessing
+            candidates.append(candidate)
     seen: dict[str, int] = {}
     for candidate in candidates:  # two entries of one family: number the repeats
         count = seen.get(candidate["name"], 0)

@@ -40,7 +40,7 @@ def families():
 
 ESTIMATORS = """
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
 
 
 class MeanModel(RegressorMixin, BaseEstimator):
@@ -57,6 +57,25 @@ class MeanModel(RegressorMixin, BaseEstimator):
 
 class Helper:
     pass
+
+
+class NumbersOnly(TransformerMixin, BaseEstimator):
+    # a user encoder: keeps the numeric columns, as floats
+
+    def fit(self, X, y=None):
+        self.columns_ = [c for c in X.columns if X[c].dtype.kind in "if"]
+        return self
+
+    def transform(self, X):
+        return X[self.columns_].to_numpy(dtype=float)
+
+
+def numbers_only():
+    return NumbersOnly()
+
+
+def not_a_transformer():
+    return 42
 
 
 class SneakyModel(MeanModel):
@@ -155,3 +174,26 @@ def test_a_family_whose_package_is_missing_names_the_extra():
     )
     with pytest.raises(ConfigError, match=r"needs ghost_lib, not installed.*kfp-mlflow\[ghost\]"):
         family.estimator_class("regression")
+
+
+def test_custom_preprocessing_by_import_path_and_none(plugin, tmp_path):
+    candidate = Candidate.parse(
+        {"family": "linear", "preprocessing": "kfpm_models:numbers_only", "params": {"alpha": 2}}
+    )
+    loaded, features = _round_trip(candidate, "regression", tmp_path / "custom")
+    pipeline = scorer_for(str(tmp_path / "custom"))
+    assert type(pipeline.named_steps["encode"]).__name__ == "NumbersOnly"
+    assert pipeline.named_steps["model"].n_features_in_ == 1  # the text column was dropped
+    assert len(loaded.predict(features)) == len(features)
+    with pytest.raises(ConfigError, match="returned int, not a scikit-learn transformer"):
+        _round_trip(
+            Candidate.parse({"family": "linear", "preprocessing": "kfpm_models:not_a_transformer"}),
+            "regression",
+            tmp_path / "bad",
+        )
+    with pytest.raises(ConfigError, match="encodes its own inputs"):
+        Candidate.parse({"family": "spark_linear", "preprocessing": "onehot"})
+    numeric = Candidate.parse({"family": "random_forest", "preprocessing": "none"})
+    model = train_model(numeric, "regression", 0, pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0]}),
+                        pd.Series([1.0, 2.0, 3.0, 4.0]))
+    assert list(model.named_steps) == ["model"]
