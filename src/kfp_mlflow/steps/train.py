@@ -64,7 +64,7 @@ def _record_candidate(
         "name": spec.name,
         "family": spec.family,
         "params": spec.params,
-        "preprocessing": family.preprocessing,
+        "preprocessing": spec.spec.preprocessing,
         "task": dataset.task,
         "estimator": estimator,
         "effective_params": {
