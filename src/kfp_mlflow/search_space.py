@@ -173,7 +173,7 @@ def expand(entries: list[CandidateEntry], where: str = "candidates") -> list[dic
         for combination in itertools.product(*grid.values()):
             varying = dict(zip(grid, combination, strict=True))
             suffix = "-".join(f"{k}{_label(v)}" for k, v in varying.items() if len(grid[k]) > 1)
-            candidate = {
+            candidate: dict[str, Any] = {
                 "name": f"{base}-{suffix}" if suffix else base,
                 "family": entry.family,
                 "params": {**fixed, **varying},
@@ -182,11 +182,12 @@ def expand(entries: list[CandidateEntry], where: str = "candidates") -> list[dic
                 candidate["preprocessing"] = entry.preprocessing
             candidates.append(candidate)
     seen: dict[str, int] = {}
-    for candidate in candidates:  # two entries of one family: number the repeats
-        count = seen.get(candidate["name"], 0)
-        seen[candidate["name"]] = count + 1
+    for item in candidates:  # two entries of one family: number the repeats
+        name = str(item["name"])
+        count = seen.get(name, 0)
+        seen[name] = count + 1
         if count:
-            candidate["name"] = f"{candidate['name']}-{count + 1}"
+            item["name"] = f"{name}-{count + 1}"
     return candidates
 
 

@@ -194,6 +194,11 @@ def test_custom_preprocessing_by_import_path_and_none(plugin, tmp_path):
     with pytest.raises(ConfigError, match="encodes its own inputs"):
         Candidate.parse({"family": "spark_linear", "preprocessing": "onehot"})
     numeric = Candidate.parse({"family": "random_forest", "preprocessing": "none"})
-    model = train_model(numeric, "regression", 0, pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0]}),
-                        pd.Series([1.0, 2.0, 3.0, 4.0]))
+    model = train_model(
+        numeric,
+        "regression",
+        0,
+        pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0]}),
+        pd.Series([1.0, 2.0, 3.0, 4.0]),
+    )
     assert list(model.named_steps) == ["model"]
