@@ -123,7 +123,13 @@ def resolved_params(candidate: Candidate, task: str, seed: int) -> dict[str, Any
 def check_candidate(candidate: Candidate, task: str, seed: int) -> None:
     """Everything that can be checked before a task runs: family, names, values."""
     family = candidate.spec
-    family.get_backend().check(family, resolved_params(candidate, task, seed), task, seed)
+    try:
+        family.get_backend().check(family, resolved_params(candidate, task, seed), task, seed)
+    except ConfigError as error:
+        if repr(candidate.name) in error.message:
+            raise
+        detail = error.message.removeprefix("candidates: ")
+        raise ConfigError(f"candidates: {candidate.name!r}: {detail}", hint=error.hint) from None
 
 
 def train_model(candidate: Candidate, task: str, seed: int, features: Any, labels: Any) -> Any:

@@ -110,6 +110,7 @@ def test_aliases_and_defaults_are_declared_by_the_family():
     assert resolved_params(linear, "classification", 7) == {
         "C": 0.25,
         "max_iter": 2000,
+        "class_weight": "balanced",
         "random_state": 7,
     }
     spark = Candidate(name="s", family="spark_random_forest", params={"max_depth": 5})
@@ -121,7 +122,7 @@ def test_rejected_hyperparameter_names_the_candidate():
         check_candidate(
             Candidate(name="bogus", family="linear", params={"nope": 1}), "regression", 0
         )
-    with pytest.raises(ConfigError, match="max_depth"):
+    with pytest.raises(ConfigError, match=r"'deep': .*max_depth"):
         check_candidate(
             Candidate(name="deep", family="random_forest", params={"max_depth": -1}),
             "regression",
