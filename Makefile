@@ -4,7 +4,7 @@ PYTHON ?= python
 .PHONY: install run test test-fast lint typecheck golden bench ci clean
 
 install: ## The package with its test tools, editable
-	$(PYTHON) -m pip install -e '.[test]'
+	$(PYTHON) -m pip install -e '.[test,xgboost,lightgbm,spark]'
 
 run: ## The training pipeline locally (kfp.local + a local MLflow server)
 	kfp-mlflow run

@@ -39,21 +39,27 @@ def spec_digest(pipeline_spec: dict[str, Any], platform_spec: dict[str, Any] | N
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def compile_pipeline(output: Path, settings: Settings | None = None, pipeline: Any = None) -> Path:
+def compile_pipeline(
+    output: Path,
+    settings: Settings | None = None,
+    pipeline: Any = None,
+    arguments: dict[str, Any] | None = None,
+) -> Path:
     """Write ``pipeline`` (a pipeline, a ``file.py:name`` / ``module:name`` reference, or None
-    for the training pipeline) as IR YAML to ``output``; its defaults are checked first."""
+    for the training pipeline) as IR YAML to ``output``; its defaults are checked first.
+    ``arguments`` replace parameter defaults in the compiled pipeline (e.g. a search space)."""
     from kfp import compiler
 
-    from kfp_mlflow.pipeline_loading import load_pipeline, pipeline_parameters
+    from kfp_mlflow.pipeline_loading import load_pipeline, merged_arguments
     from kfp_mlflow.validation import check_arguments
 
     settings = settings or get_settings()
     if pipeline is None or isinstance(pipeline, str):
         pipeline = load_pipeline(pipeline, settings)
     # The functions of custom metrics live in the task image, maybe not here: not imported.
-    check_arguments(pipeline_parameters(pipeline), import_metrics=False)
+    check_arguments(merged_arguments(pipeline, arguments or {}), import_metrics=False)
     output.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(pipeline, str(output))
+    compiler.Compiler().compile(pipeline, str(output), pipeline_parameters=arguments or None)
     text = stable_header(output.read_text())
     try:
         check_pipeline_spec(next(yaml.safe_load_all(text)))

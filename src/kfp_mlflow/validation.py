@@ -15,7 +15,7 @@ from typing import Any
 
 from kfp_mlflow.evaluation import TASK_METRICS, Direction, MetricSpec
 from kfp_mlflow.exceptions import ConfigError
-from kfp_mlflow.modeling import Candidate, build_estimator
+from kfp_mlflow.modeling import Candidate, check_candidate
 from kfp_mlflow.naming import check_model_name
 from kfp_mlflow.policy import Policy
 
@@ -98,23 +98,9 @@ def check_candidates(raw: Any, task: str | None, seed: Any = 0) -> None:
         errors: list[ConfigError] = []
         for candidate_task in (task,) if task else _TASKS:
             try:
-                estimator = build_estimator(candidate, candidate_task, int(seed or 0))
-                _validate_values(estimator, candidate)
+                check_candidate(candidate, candidate_task, int(seed or 0))
                 break
             except ConfigError as error:
                 errors.append(error)
         else:
             raise errors[0]
-
-
-def _validate_values(estimator: Any, candidate: Candidate) -> None:
-    """Hyperparameter *values* against the estimator's declared constraints, without fitting."""
-    from sklearn.utils._param_validation import InvalidParameterError
-
-    validate = getattr(estimator, "_validate_params", None)
-    if validate is None:  # not a scikit-learn estimator with declared constraints
-        return
-    try:
-        validate()
-    except InvalidParameterError as error:
-        raise ConfigError(f"candidates: {candidate.name!r}: {error}") from None

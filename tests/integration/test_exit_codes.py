@@ -80,8 +80,9 @@ BAD_ARGUMENTS = [
     (["--model-name", "team/model"], "model_name: 'team/model' contains '/' or ':'"),
     (
         ["--arg", 'candidates=[{"family": "linear", "params": {"alpah": 1}}]'],
-        "Invalid parameter 'alpah'",
+        "'linear' has a parameter Ridge does not accept: alpah",
     ),
+    (["--search-space", "missing.yaml"], "--search-space missing.yaml: file not found"),
     (["--arg", "candidates=[]"], "candidates: the search space is empty"),
     (["--arg", "no_such=1"], "no parameter 'no_such'"),
     (["--min-improvement", "-1"], "min_improvement: -1.0 must not be negative"),

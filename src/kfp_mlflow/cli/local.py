@@ -31,6 +31,23 @@ Args = Annotated[
     list[str] | None,
     typer.Option("--arg", help="Any pipeline parameter, name=value (JSON values; repeatable)."),
 ]
+SearchSpaceFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--search-space",
+        help="YAML file: candidates (lists of values are grids), metric, thresholds, "
+        "min_improvement. Options given alongside win.",
+    ),
+]
+
+
+def search_space_arguments(path: Path | None) -> dict[str, Any]:
+    """The pipeline arguments a --search-space file sets (checked on load, exit 2)."""
+    if path is None:
+        return {}
+    from kfp_mlflow.search_space import load_search_space
+
+    return load_search_space(path).pipeline_arguments()
 
 
 @app.command()
@@ -51,6 +68,7 @@ def run(
     min_improvement: Annotated[float | None, typer.Option(help="Margin over @champion.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for the split and the models.")] = None,
     arg: Args = None,
+    search_space: SearchSpaceFile = None,
     runner: Annotated[
         str,
         typer.Option(
@@ -64,7 +82,7 @@ def run(
     from kfp_mlflow.runner import run_local
 
     settings = get_settings()
-    arguments = _arguments(
+    arguments = search_space_arguments(search_space) | _arguments(
         data=data, target=target, task=task, model_name=model_name,
         primary_metric=primary_metric, thresholds=threshold,
         min_improvement=min_improvement, seed=seed,
@@ -148,6 +166,7 @@ def compile_(
     ] = Path("pipeline.yaml"),
     image: Annotated[str | None, typer.Option(help="Component image (pinned tag).")] = None,
     pipeline: PipelineRef = None,
+    search_space: SearchSpaceFile = None,
 ) -> None:
     """Compile a pipeline (default: the training one) to KFP IR YAML for the Kubeflow UI."""
     from kfp_mlflow.compiling import compile_pipeline
@@ -157,7 +176,9 @@ def compile_(
         if image.endswith(":latest") or ":" not in image.rsplit("/", 1)[-1]:
             raise ConfigError(f"--image: {image!r} is not pinned", hint="give a version tag")
         settings = settings.model_copy(update={"image": image})
-    path = compile_pipeline(output, settings, pipeline=pipeline)
+    path = compile_pipeline(
+        output, settings, pipeline=pipeline, arguments=search_space_arguments(search_space)
+    )
     console.print(f"Wrote {path} (image {settings.image})")
 
 

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kfp_mlflow.cli._app import app
+from kfp_mlflow.exceptions import ConfigError
 
 schedule_app = typer.Typer(
     name="schedule",
@@ -115,6 +116,15 @@ def submit(
         ),
     ] = None,
     param: Params = None,
+    search_space: Annotated[
+        Path | None,
+        typer.Option(
+            "--search-space",
+            help="YAML file: candidates (lists are grids), metric, thresholds, min_improvement; "
+            "--param wins.",
+            rich_help_panel=_RUN,
+        ),
+    ] = None,
     experiment: Experiment = None,
     run_name: Annotated[str | None, typer.Option("--run-name", rich_help_panel=_RUN)] = None,
     mlflow_experiment: MlflowExperiment = None,
@@ -148,7 +158,7 @@ def submit(
         connection,
         package=package,
         pipeline=pipeline,
-        params=list(param or []),
+        params=_with_search_space(search_space, list(param or [])),
         experiment=experiment,
         run_name=run_name,
         mlflow_experiment=mlflow_experiment,
@@ -165,6 +175,21 @@ def submit(
         out.print(f"mlflow experiment: {result.mlflow_experiment}")
     if wait:
         _follow(result.run_id, connection, poll_interval, out)
+
+
+def _with_search_space(path: Path | None, params: list[str]) -> list[str] | dict[str, Any]:
+    """``--param`` pairs, over the arguments a ``--search-space`` file sets (checked on load)."""
+    if path is None:
+        return params
+    from kfp_mlflow.search_space import load_search_space
+
+    arguments: dict[str, Any] = load_search_space(path).pipeline_arguments()
+    for pair in params:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"--param expects key=value, got {pair!r}")
+        arguments[name.strip()] = value
+    return arguments
 
 
 def _follow(run_id: str, connection: Any, poll_interval: float, out: Console) -> None:

@@ -35,16 +35,11 @@ class EvaluateResult:
 
 
 def load_scorer(model_dir: str) -> Any:
-    """Any MLflow model as something ``score`` can use: the framework's own object when it has
-    the scikit-learn API (so classifiers give probabilities), else the pyfunc model."""
-    import mlflow.pyfunc
+    """Any MLflow model as something ``score`` can use (see :func:`kfp_mlflow.families.scorer_for`:
+    the scikit-learn object, a flavor's adapter that adds probabilities, or the pyfunc model)."""
+    from kfp_mlflow.families import scorer_for
 
-    pyfunc = mlflow.pyfunc.load_model(model_dir)
-    try:
-        raw = pyfunc.get_raw_model()
-    except Exception:  # flavors without a raw model (custom pyfunc)
-        raw = None
-    return raw if raw is not None and hasattr(raw, "predict") else pyfunc
+    return scorer_for(model_dir)
 
 
 def run_evaluate(

@@ -7,18 +7,11 @@ from typing import Any
 
 from kfp_mlflow.contracts import DatasetInfo, ModelInfo
 from kfp_mlflow.logged_models import ModelArtifact, publish_model
-from kfp_mlflow.modeling import (
-    SKOPS_TRUSTED_TYPES,
-    Candidate,
-    as_model_input,
-    build_pipeline,
-    fit,
-)
-from kfp_mlflow.provenance import pip_requirements
-from kfp_mlflow.tracking import TaskRun
+from kfp_mlflow.modeling import Candidate, as_model_input, resolved_params, save_model, train_model
+from kfp_mlflow.tracking import TaskRun, mlflow_errors
 
-_SIGNATURE_ROWS = 50
-_EXAMPLE_ROWS = 5
+#: Where each train task records its resolved candidate on the pipeline's parent run.
+CANDIDATES_ARTIFACT_DIR = "candidates"
 
 
 def run_train(
@@ -33,20 +26,22 @@ def run_train(
     import pandas as pd
 
     spec = Candidate.parse(candidate)
+    family = spec.spec
+    effective = resolved_params(spec, dataset.task, dataset.seed)
     run.log_params(
         {"candidate": spec.name, "family": spec.family, "seed": dataset.seed, "task": dataset.task}
         | {f"model.{k}": v for k, v in spec.params.items()}
     )
+    _record_candidate(run, spec, dataset, family.estimator_path(dataset.task), effective)
     frame = pd.read_parquet(train_path)
     features = as_model_input(frame.drop(columns=[dataset.target]))
     labels = frame[dataset.target]
     if dataset.task == "classification":
         labels = labels.astype(str)
-    estimator = build_pipeline(spec, dataset.task, dataset.seed, features)
     started = time.perf_counter()
-    fit(estimator, spec, features, labels)
+    fitted = train_model(spec, dataset.task, dataset.seed, features, labels)
     run.log_metrics({"fit_seconds": time.perf_counter() - started, "train_rows": len(frame)})
-    _save(estimator, features, model.path)
+    save_model(spec, fitted, features, model.path)
     return publish_model(
         model,
         candidate=spec.name,
@@ -58,17 +53,27 @@ def run_train(
     )
 
 
-def _save(model: Any, features: Any, model_dir: str) -> None:
-    import mlflow.sklearn
-    from mlflow.models import infer_signature
-
-    sample = features.head(_SIGNATURE_ROWS)
-    mlflow.sklearn.save_model(
-        model,
-        model_dir,
-        # skops (MLflow's default format) loads only safe types plus this reviewed list.
-        skops_trusted_types=list(SKOPS_TRUSTED_TYPES),
-        signature=infer_signature(sample, model.predict(sample)),
-        input_example=features.head(_EXAMPLE_ROWS),
-        pip_requirements=pip_requirements(),
-    )
+def _record_candidate(
+    run: TaskRun, spec: Candidate, dataset: DatasetInfo, estimator: str, effective: dict[str, Any]
+) -> None:
+    """The resolved candidate, as a file of the parent run: together, the train tasks leave
+    the search space that actually ran (``candidates/<name>.json``) where the pipeline's
+    results are, whether the candidates came from a file, ``--arg`` or the defaults. Each
+    task writes its own file, so parallel tasks never write the same one."""
+    record = {
+        "name": spec.name,
+        "family": spec.family,
+        "params": spec.params,
+        "preprocessing": spec.spec.preprocessing,
+        "task": dataset.task,
+        "estimator": estimator,
+        "effective_params": {
+            k: v if isinstance(v, (int, float, str, bool)) or v is None else repr(v)
+            for k, v in effective.items()
+        },
+        "train_run_id": run.run_id,
+    }
+    with mlflow_errors("record the candidate on the parent run"):
+        run.client.log_dict(
+            run.parent_run_id, record, f"{CANDIDATES_ARTIFACT_DIR}/{spec.name}.json"
+        )

@@ -1,0 +1,419 @@
+"""Model families: what a candidate's ``family`` names, declared as data, open to plugins.
+
+A :class:`Family` says everything the train step needs to know about a kind of model: its
+regression and classification estimators (``module:Class``), the hyperparameter aliases that let
+one search space speak of both (``alpha`` → ``C = 1/alpha`` for logistic regression), default
+parameters, how its inputs are encoded, and how it is saved — the *backend*, an object that fits
+and saves (:mod:`kfp_mlflow.modeling` for scikit-learn-compatible estimators, saved with skops and
+the family's reviewed allowlist; :mod:`kfp_mlflow.spark_ml` for Spark ML pipelines, saved with the
+``mlflow.spark`` flavor). Nothing outside this module branches on a family's name.
+
+Where families come from, first match wins:
+
+1. the built-in ones below (``linear``, ``random_forest``, ``gradient_boosting``, ``xgboost``,
+   ``lightgbm``, ``spark_random_forest``, ``spark_gbt``, ``spark_linear``);
+2. the entry-point group ``kfp_mlflow.families`` of installed distributions: the entry point's
+   object is a :class:`Family` (or a callable returning one or a list of them)::
+
+       [project.entry-points."kfp_mlflow.families"]
+       my_model = "my_pkg.families:MY_FAMILY"
+
+3. an import path ``module:Class`` of any scikit-learn-compatible estimator. A class that a
+   registered family uses (``xgboost:XGBRegressor``) gets that family's declarations. Any other
+   class is trusted on load for its own type only — naming it is the opt-in; a fitted model that
+   holds further types fails to save with a message listing them, and the fix is to register a
+   family whose ``trusted_types`` lists them after review.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import warnings
+from functools import cache
+from importlib import metadata
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kfp_mlflow.exceptions import ConfigError
+
+ENTRY_POINT_GROUP = "kfp_mlflow.families"
+Task = Literal["regression", "classification"]
+TASKS: tuple[Task, ...] = ("regression", "classification")
+
+
+class ParamAlias(BaseModel):
+    """A hyperparameter name the search space may use, mapped to the estimator's own."""
+
+    model_config = ConfigDict(frozen=True)
+
+    target: str
+    #: ``inverse`` turns a regularisation strength into its reciprocal (``alpha`` → ``C``).
+    transform: Literal["identity", "inverse"] = "identity"
+    #: The tasks the alias applies to (elsewhere the name goes to the estimator unchanged).
+    tasks: tuple[Task, ...] = TASKS
+
+    def apply(self, value: Any) -> Any:
+        return 1.0 / float(value) if self.transform == "inverse" else value
+
+
+class Family(BaseModel):
+    """One model family. Plain data: a plugin declares it, no subclassing needed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    #: ``module:Class`` of the estimator for each task; None where the family has none.
+    regressor: str | None = None
+    classifier: str | None = None
+    aliases: dict[str, ParamAlias] = Field(default_factory=dict)
+    #: Parameters set unless the candidate gives them, per task (``{"classification": {...}}``).
+    defaults: dict[Task, dict[str, Any]] = Field(default_factory=dict)
+    #: Parameters the estimator takes through ``**kwargs`` (get_params does not list them).
+    extra_params: tuple[str, ...] = ()
+    #: The estimator parameter that takes the pipeline's seed, when the estimator has it.
+    seed_param: str = "random_state"
+    #: Inputs: ``onehot`` (impute, scale, one-hot: linear models), ``ordinal`` (impute, ordinal
+    #: codes: tree ensembles, memory bounded by the number of columns), ``none`` (the family
+    #: encodes its own inputs, e.g. a Spark ML pipeline), or ``module:function``, a factory
+    #: returning a scikit-learn transformer (a candidate may choose one, see Candidate).
+    preprocessing: str = "onehot"
+    #: ``module:Class`` of a scikit-learn meta-estimator the classifier is wrapped in when the
+    #: estimator only takes integer labels (it then sees 0/1 targets and classes_ stay labels).
+    classifier_wrapper: str | None = None
+    #: Types a saved model of this family holds beyond skops's safe defaults, reviewed once.
+    trusted_types: tuple[str, ...] = ()
+    #: Distributions the family needs where it trains and where its model is served.
+    requirements: tuple[str, ...] = ()
+    #: ``module:attribute`` of the :class:`Backend` that fits and saves it.
+    backend: str = "kfp_mlflow.modeling:SKLEARN"
+    #: The extra that installs ``requirements`` (named in the error when they are missing).
+    extra: str | None = None
+    description: str = ""
+
+    def estimator_path(self, task: str) -> str:
+        path = self.regressor if task == "regression" else self.classifier
+        if path is None:
+            raise ConfigError(
+                f"candidates: family {self.name!r} has no {task} model",
+                hint="choose a family for this task, or set task explicitly",
+            )
+        return path
+
+    def estimator_class(self, task: str) -> type:
+        self.check_installed()
+        return load_object(self.estimator_path(task), f"family {self.name!r}")  # type: ignore[no-any-return]
+
+    def resolve_params(self, params: dict[str, Any], task: str) -> dict[str, Any]:
+        """The candidate's parameters in the estimator's own names, defaults filled in."""
+        resolved = dict(self.defaults.get(task, {}))  # type: ignore[call-overload]
+        for name, value in params.items():
+            alias = self.aliases.get(name)
+            if alias is not None and task in alias.tasks:
+                resolved[alias.target] = alias.apply(value)
+            else:
+                resolved[name] = value
+        return resolved
+
+    def check_installed(self) -> None:
+        missing = [name for name in self.requirements if not _installed(name)]
+        if missing:
+            install = f"kfp-mlflow[{self.extra}]" if self.extra else " ".join(missing)
+            raise ConfigError(
+                f"candidates: family {self.name!r} needs {', '.join(missing)}, not installed",
+                hint=f"pip install '{install}' where the tasks run",
+            )
+
+    def get_backend(self) -> Backend:
+        return load_object(self.backend, f"backend of family {self.name!r}")  # type: ignore[no-any-return]
+
+
+class Backend(Protocol):
+    """Fits and saves the models of a kind of family (scikit-learn, Spark ML...)."""
+
+    def accepted_params(self, family: Family, task: str) -> set[str]:
+        """Hyperparameters the task's estimator accepts (checked before any task runs)."""
+
+    def check(self, family: Family, params: dict[str, Any], task: str, seed: int) -> None:
+        """Raise :class:`ConfigError` if ``params`` (resolved) cannot work, without fitting."""
+
+    def train(
+        self,
+        family: Family,
+        name: str,
+        params: dict[str, Any],
+        task: str,
+        seed: int,
+        features: Any,
+        labels: Any,
+    ) -> Any:
+        """The fitted model; takes the raw feature columns."""
+
+    def save(self, family: Family, model: Any, features: Any, path: str) -> None:
+        """Save ``model`` as an MLflow model directory at ``path``."""
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def load_object(reference: str, what: str) -> Any:
+    module, _, attribute = reference.partition(":")
+    if not module or not attribute:
+        raise ConfigError(f"candidates: {what}: {reference!r} is not an import path module:Name")
+    try:
+        return getattr(importlib.import_module(module), attribute)
+    except ImportError as error:
+        raise ConfigError(
+            f"candidates: {what}: cannot import {module!r} ({error})",
+            hint=f"pip install the package that provides {module}",
+        ) from error
+    except AttributeError:
+        raise ConfigError(f"candidates: {what}: {module!r} has no {attribute!r}") from None
+
+
+# Reviewed allowlists. skops already trusts numpy arrays, builtins and every scikit-learn
+# estimator; these are what each family's fitted pipeline holds beyond that (checked by
+# tests/unit/test_families.py against real fitted models).
+#  - numpy.dtype: dtypes stored by encoders and imputers.
+#  - sklearn.tree._tree.Tree, TreePredictor: fitted trees, restored from arrays.
+#  - xgboost Booster / lightgbm Booster: restored through their own __setstate__ from the
+#    libraries' native model formats (xgboost's UBJSON buffer, LightGBM's text model), which
+#    are data parsed by the library, never pickle; the estimator classes are plain containers
+#    of hyperparameters. collections.OrderedDict holds LightGBM's parameters.
+_SKLEARN_TYPES = ("numpy.dtype", "sklearn.tree._tree.Tree")
+_HIST_TYPES = ("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",)
+
+
+def _spark(name: str, regressor: str, classifier: str, **fields: Any) -> Family:
+    aliases = {
+        "max_depth": ParamAlias(target="maxDepth"),
+        "n_estimators": ParamAlias(target="numTrees"),
+        "max_iter": ParamAlias(target="maxIter"),
+        "learning_rate": ParamAlias(target="stepSize"),
+        "max_bins": ParamAlias(target="maxBins"),
+        "alpha": ParamAlias(target="regParam"),
+        "l1_ratio": ParamAlias(target="elasticNetParam"),
+    }
+    return Family(
+        name=name,
+        regressor=f"pyspark.ml.regression:{regressor}",
+        classifier=f"pyspark.ml.classification:{classifier}",
+        aliases=aliases,
+        seed_param="seed",
+        preprocessing="none",
+        requirements=("pyspark",),
+        backend="kfp_mlflow.spark_ml:SPARK",
+        extra="spark",
+        **fields,
+    )
+
+
+BUILTIN_FAMILIES: tuple[Family, ...] = (
+    Family(
+        name="linear",
+        regressor="sklearn.linear_model:Ridge",
+        classifier="sklearn.linear_model:LogisticRegression",
+        # Logistic regression has no alpha; the search space speaks of one regularisation knob.
+        aliases={"alpha": ParamAlias(target="C", transform="inverse", tasks=("classification",))},
+        # Balanced class weights: on imbalanced data an unweighted model predicts the majority
+        # class only (measured by bench/model_quality.py); roc_auc is unchanged or better.
+        defaults={"classification": {"max_iter": 2000, "class_weight": "balanced"}},
+        trusted_types=_SKLEARN_TYPES,
+        description="Ridge / logistic regression on standardised, one-hot encoded inputs",
+    ),
+    Family(
+        name="random_forest",
+        regressor="sklearn.ensemble:RandomForestRegressor",
+        classifier="sklearn.ensemble:RandomForestClassifier",
+        # One core per task: kfp.local runs two tasks at a time on these machines.
+        # balanced_subsample, not balanced: scikit-learn 1.9's "balanced" fails on labels that
+        # look like integers ("0", "1").
+        defaults={
+            "regression": {"n_jobs": 1},
+            "classification": {"n_jobs": 1, "class_weight": "balanced_subsample"},
+        },
+        preprocessing="ordinal",
+        trusted_types=_SKLEARN_TYPES,
+        description="scikit-learn random forest",
+    ),
+    Family(
+        name="gradient_boosting",
+        regressor="sklearn.ensemble:HistGradientBoostingRegressor",
+        classifier="sklearn.ensemble:HistGradientBoostingClassifier",
+        preprocessing="ordinal",
+        trusted_types=_SKLEARN_TYPES + _HIST_TYPES,
+        description="scikit-learn histogram gradient boosting",
+    ),
+    Family(
+        name="xgboost",
+        regressor="xgboost:XGBRegressor",
+        classifier="xgboost:XGBClassifier",
+        aliases={"max_iter": ParamAlias(target="n_estimators")},
+        defaults={
+            task: {"n_estimators": 300, "learning_rate": 0.05, "max_depth": 6, "n_jobs": 1}
+            for task in TASKS
+        },
+        preprocessing="ordinal",
+        # XGBClassifier takes only 0..k-1 labels; the wrapper keeps the labels in classes_.
+        classifier_wrapper="sklearn.multiclass:OneVsRestClassifier",
+        trusted_types=(
+            *_SKLEARN_TYPES,
+            "xgboost.core.Booster",
+            "xgboost.sklearn.XGBRegressor",
+            "xgboost.sklearn.XGBClassifier",
+        ),
+        requirements=("xgboost",),
+        extra="xgboost",
+        description="XGBoost gradient boosting (scikit-learn API)",
+    ),
+    Family(
+        name="lightgbm",
+        regressor="lightgbm:LGBMRegressor",
+        classifier="lightgbm:LGBMClassifier",
+        aliases={"max_iter": ParamAlias(target="n_estimators")},
+        defaults={
+            task: {"n_estimators": 300, "learning_rate": 0.05, "n_jobs": 1, "verbose": -1}
+            for task in TASKS
+        },
+        extra_params=("verbose",),
+        preprocessing="ordinal",
+        trusted_types=(
+            *_SKLEARN_TYPES,
+            "collections.OrderedDict",
+            "lightgbm.basic.Booster",
+            "lightgbm.sklearn.LGBMRegressor",
+            "lightgbm.sklearn.LGBMClassifier",
+        ),
+        requirements=("lightgbm",),
+        extra="lightgbm",
+        description="LightGBM gradient boosting (scikit-learn API)",
+    ),
+    _spark(
+        "spark_random_forest",
+        "RandomForestRegressor",
+        "RandomForestClassifier",
+        description="Spark ML StringIndexer + VectorAssembler + random forest",
+    ),
+    _spark(
+        "spark_gbt",
+        "GBTRegressor",
+        "GBTClassifier",
+        description="Spark ML StringIndexer + VectorAssembler + gradient-boosted trees",
+    ),
+    _spark(
+        "spark_linear",
+        "LinearRegression",
+        "LogisticRegression",
+        description="Spark ML StringIndexer + VectorAssembler + linear/logistic regression",
+    ),
+)
+
+
+@cache
+def registered_families() -> dict[str, Family]:
+    """Built-in families, then those installed distributions declare (built-ins win)."""
+    families = {family.name: family for family in BUILTIN_FAMILIES}
+    for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded = entry_point.load()
+            declared = loaded() if callable(loaded) and not isinstance(loaded, Family) else loaded
+            items = declared if isinstance(declared, (list, tuple)) else [declared]
+            for family in items:
+                if not isinstance(family, Family):
+                    raise TypeError(f"{type(family).__name__} is not a kfp_mlflow Family")
+                if family.name in families:
+                    raise ValueError(f"family {family.name!r} is already defined")
+                families[family.name] = family
+        except Exception as error:  # one broken plugin must not break every run
+            warnings.warn(
+                f"kfp_mlflow.families entry point {entry_point.name!r} ({entry_point.value}) "
+                f"ignored: {type(error).__name__}: {error}",
+                stacklevel=2,
+            )
+    return families
+
+
+def available_families() -> list[str]:
+    """Names of the registered families whose packages are installed here."""
+    return [
+        name
+        for name, family in registered_families().items()
+        if all(_installed(module) for module in family.requirements)
+    ]
+
+
+def get_family(name: str) -> Family:
+    """The family a candidate names: a registered name or a ``module:Class`` import path."""
+    families = registered_families()
+    if name in families:
+        return families[name]
+    if ":" in name:
+        return _import_path_family(name)
+    raise ConfigError(
+        f"candidates: unknown family {name!r}",
+        hint=f"choose one of {', '.join(available_families())} or an import path module:Class",
+    )
+
+
+def _import_path_family(path: str) -> Family:
+    for family in registered_families().values():
+        if path == family.regressor:
+            return family.model_copy(update={"name": path, "classifier": None})
+        if path == family.classifier:
+            return family.model_copy(update={"name": path, "regressor": None})
+    cls = load_object(path, f"family {path!r}")
+    if not isinstance(cls, type) or not hasattr(cls, "get_params"):
+        raise ConfigError(
+            f"candidates: family {path!r} is not a scikit-learn-compatible estimator class",
+            hint="it needs get_params/set_params/fit/predict",
+        )
+    task = "classification" if getattr(cls, "_estimator_type", None) == "classifier" else None
+    if task is None:
+        try:
+            from sklearn.base import is_classifier
+
+            task = "classification" if is_classifier(cls()) else "regression"
+        except Exception:
+            task = "regression"
+    return Family(
+        name=path,
+        regressor=path if task == "regression" else None,
+        classifier=path if task == "classification" else None,
+        trusted_types=(*_SKLEARN_TYPES, f"{cls.__module__}.{cls.__qualname__}"),
+        preprocessing="onehot",
+        requirements=(path.partition(":")[0].split(".")[0],),
+    )
+
+
+#: MLflow flavors whose pyfunc model returns predictions only, and the adapter
+#: (``module:function`` taking the model directory) that loads it and also gives evaluate the
+#: class probabilities, so probabilistic metrics (roc_auc, log_loss) compare across families.
+SCORER_ADAPTERS: dict[str, str] = {"spark": "kfp_mlflow.spark_ml:load_spark_scorer"}
+
+
+def scorer_for(model_dir: str) -> Any:
+    """What ``evaluate`` scores: the flavor's adapter; else the framework's own object when it
+    has the scikit-learn API (classifiers give probabilities); else the pyfunc model."""
+    from pathlib import Path
+
+    import mlflow.pyfunc
+    import yaml
+
+    mlmodel = Path(model_dir) / "MLmodel"
+    flavors = (
+        (yaml.safe_load(mlmodel.read_text()) or {}).get("flavors", {}) if mlmodel.is_file() else {}
+    )
+    for flavor, adapter in SCORER_ADAPTERS.items():
+        if flavor in flavors:
+            return load_object(adapter, f"scorer of flavor {flavor!r}")(model_dir)
+    pyfunc_model = mlflow.pyfunc.load_model(model_dir)
+    try:
+        raw = pyfunc_model.get_raw_model()
+    except Exception:  # flavors without a raw model (custom pyfunc)
+        raw = None
+    return raw if raw is not None and hasattr(raw, "predict") else pyfunc_model
