@@ -208,6 +208,10 @@ def convert(
 
 def _convert(model: Any, features: pd.DataFrame, converters: tuple[Any, Any]) -> Any:
     convert_sklearn, (floats, string) = converters
+    if _has_missing_indicators(model):
+        # skl2onnx drops SimpleImputer's indicator columns: the graph would read features that
+        # are not there (onnxruntime fails at run time). Refuse before, in one line.
+        raise NotImplementedError("missing-value indicator columns (tree encodings) are lost")
     final = model.steps[-1][1] if hasattr(model, "steps") else model
     initial_types = [
         (column, floats([None, 1]) if _is_numeric(features[column]) else string([None, 1]))
@@ -243,3 +247,20 @@ def _compare(uri: str, task: str, expected: np.ndarray, actual: np.ndarray) -> _
         return _Parity(0.0, mismatches, mismatches == 0)
     diff = float(np.max(np.abs(np.asarray(expected, float) - np.asarray(actual, float))))
     return _Parity(diff, 0, diff <= REGRESSION_TOLERANCE)
+
+
+def _has_missing_indicators(model: Any) -> bool:
+    from sklearn.impute import SimpleImputer
+
+    found: list[bool] = []
+
+    def visit(node: Any) -> None:
+        if isinstance(node, SimpleImputer):
+            found.append(bool(node.add_indicator))
+        for child in getattr(node, "steps", []):
+            visit(child[1])
+        for child in getattr(node, "transformers_", getattr(node, "transformers", [])):
+            visit(child[1])
+
+    visit(model)
+    return any(found)
