@@ -6,7 +6,7 @@ import sys
 
 from rich.console import Console
 
-from kfp_mlflow.cli import cluster, local, remote, reproduce, runs  # noqa: F401  (register commands)
+from kfp_mlflow.cli import cluster, local, predict, remote, reproduce, runs  # noqa: F401
 from kfp_mlflow.cli._app import app
 from kfp_mlflow.exceptions import KfpMlflowError
 
