@@ -92,9 +92,8 @@ def psi(expected: list[float], counts: np.ndarray) -> float:
     if total == 0:
         return 0.0
     value = 0.0
-    for e, c in zip(expected, counts, strict=True):
-        a = max(c / total, _FLOOR)
-        e = max(e, _FLOOR)
+    for reference, count in zip(expected, counts, strict=True):
+        a, e = max(count / total, _FLOOR), max(reference, _FLOOR)
         value += (a - e) * math.log(a / e)
     return value
 

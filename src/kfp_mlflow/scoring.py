@@ -186,7 +186,9 @@ class InputCheck:
     ignored: list[str]
 
 
-def check_input(model: LoadedModel, frame: pd.DataFrame, keys: list[str], source: str) -> InputCheck:
+def check_input(
+    model: LoadedModel, frame: pd.DataFrame, keys: list[str], source: str
+) -> InputCheck:
     """Columns of the first chunk against the signature: one line per problem, naming it."""
     import pandas as pd
 
@@ -211,7 +213,9 @@ def check_input(model: LoadedModel, frame: pd.DataFrame, keys: list[str], source
         series = frame[column.name]
         accepted = _ACCEPTED_KINDS.get(column.type)
         kind = series.dtype.kind
-        if column.type == "string" and isinstance(series.dtype, pd.CategoricalDtype | pd.StringDtype):
+        if column.type == "string" and isinstance(
+            series.dtype, pd.CategoricalDtype | pd.StringDtype
+        ):
             continue
         if accepted is None or kind in accepted:
             continue
@@ -257,7 +261,9 @@ def read_chunks(
                 empty = False
                 yield pa.Table.from_batches([batch]).to_pandas()
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as error:
-        raise DataError(f"data: cannot read {uri} as Parquet: {str(error).splitlines()[0]}") from error
+        raise DataError(
+            f"data: cannot read {uri} as Parquet: {str(error).splitlines()[0]}"
+        ) from error
     if empty:
         raise DataError(f"data: {uri} has no rows", hint="point --data at the file that has them")
 
@@ -317,12 +323,9 @@ def score(
     ``observe(features, predictions)`` sees each chunk (drift monitoring). The file is written
     beside ``output`` and moved into place when complete: a reader never sees half of it.
     """
-    import numpy as np
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from kfp_mlflow.modeling import as_model_input
 
     keys = list(keys or [])
     started = time.perf_counter()
@@ -336,30 +339,11 @@ def score(
         for chunk in chunks:
             if check is None:
                 check = check_input(model, chunk, keys, source)
-                hasher.update("\x1f".join(f"{c}:{t}" for c, t in chunk.dtypes.astype(str).items()).encode())
-            hasher.update(pd.util.hash_pandas_object(chunk, index=False).to_numpy().tobytes())
-            features = as_model_input(chunk[check.features])
-            out: dict[str, Any] = {}
-            if keys:
-                for key in keys:
-                    out[key] = chunk[key].to_numpy()
-            else:
-                out[ROW_COLUMN] = np.arange(rows, rows + len(chunk), dtype="int64")
-            try:
-                predictions = np.asarray(model.predictor.predict(features))
-                probabilities = (
-                    np.asarray(model.predictor.predict_proba(features))
-                    if model.classes is not None
-                    else None
+                hasher.update(
+                    "\x1f".join(f"{c}:{t}" for c, t in chunk.dtypes.astype(str).items()).encode()
                 )
-            except (ValueError, TypeError) as error:
-                raise DataError(
-                    f"data: {model.source} cannot score {source}: {str(error).splitlines()[0]}"
-                ) from error
-            out[PREDICTION_COLUMN] = predictions
-            if probabilities is not None and model.classes is not None:
-                for index, label in enumerate(model.classes):
-                    out[f"{PROBABILITY_PREFIX}{label}"] = probabilities[:, index]
+            hasher.update(pd.util.hash_pandas_object(chunk, index=False).to_numpy().tobytes())
+            out, predictions = _predict(model, chunk, check, rows, source)
             # Built from arrays, not pandas: no pandas metadata, so equal inputs give equal bytes.
             table = pa.table(out)
             if writer is None:
@@ -369,7 +353,9 @@ def score(
                 observe(chunk[check.features], predictions)
             rows += len(chunk)
         if writer is None or check is None:
-            raise DataError(f"data: {source} has no rows", hint="point --data at the file that has them")
+            raise DataError(
+                f"data: {source} has no rows", hint="point --data at the file that has them"
+            )
         columns = list(writer.schema.names)
         writer.close()
         writer = None
@@ -380,6 +366,39 @@ def score(
             writer.close()
         partial.unlink(missing_ok=True)
     return ScoreResult(rows, time.perf_counter() - started, hasher.hexdigest(), columns, check)
+
+
+def _predict(
+    model: LoadedModel, chunk: pd.DataFrame, check: InputCheck, first_row: int, source: str
+) -> tuple[dict[str, Any], Any]:
+    """The output columns of one chunk, and its predictions."""
+    import numpy as np
+
+    from kfp_mlflow.modeling import as_model_input
+
+    features = as_model_input(chunk[check.features])
+    out: dict[str, Any] = {}
+    if check.keys:
+        for key in check.keys:
+            out[key] = chunk[key].to_numpy()
+    else:
+        out[ROW_COLUMN] = np.arange(first_row, first_row + len(chunk), dtype="int64")
+    try:
+        predictions = np.asarray(model.predictor.predict(features))
+        probabilities = (
+            np.asarray(model.predictor.predict_proba(features))
+            if model.classes is not None
+            else None
+        )
+    except (ValueError, TypeError) as error:
+        raise DataError(
+            f"data: {model.source} cannot score {source}: {str(error).splitlines()[0]}"
+        ) from error
+    out[PREDICTION_COLUMN] = predictions
+    if probabilities is not None and model.classes is not None:
+        for index, label in enumerate(model.classes):
+            out[f"{PROBABILITY_PREFIX}{label}"] = probabilities[:, index]
+    return out, predictions
 
 
 def _fsync(path: Path) -> None:

@@ -29,7 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from kfp_mlflow.exceptions import ConfigError, KfpMlflowError
-from kfp_mlflow.scoring import DEFAULT_CHUNK_ROWS, LoadedModel, ResolvedModel, load_model, resolve_model
+from kfp_mlflow.scoring import (
+    DEFAULT_CHUNK_ROWS,
+    LoadedModel,
+    ResolvedModel,
+    load_model,
+    resolve_model,
+)
 from kfp_mlflow.settings import Settings
 from kfp_mlflow.tag_schema import TAG_SCORED_DATA, TAG_SCORED_FROM
 from kfp_mlflow.tracking import experiment_id_for, log_values, mlflow_errors, tracking_client
@@ -136,71 +142,23 @@ def watch(
 ) -> int:
     """Score new files until interrupted (or, ``until_idle``, until none is waiting).
     Returns the number of files scored in this session."""
-    from kfp_mlflow.steps.batch_predict import score_version
-
     if not directory.is_dir():
         raise ConfigError(f"--watch: {directory} is not a directory")
     if options.max_files_per_trigger < 1:
         raise ConfigError("--max-files-per-trigger: must be at least 1")
     output_dir.mkdir(parents=True, exist_ok=True)
-    ledger = Ledger(output_dir / LEDGER_NAME)
-    client = tracking_client(settings)
-    run_id = _open_run(client, settings, directory, options)
-    current: tuple[ResolvedModel, LoadedModel] | None = None
-    scored = trigger = 0
+    stream = _Stream(directory, output_dir, options, settings, say)
     status = "FINISHED"
     try:
         while True:
             started = time.monotonic()
-            batch = pending(directory, ledger)[: options.max_files_per_trigger]
-            if not batch:
-                if options.until_idle:
-                    break
-                time.sleep(options.trigger_seconds)
-                continue
-            trigger += 1
-            # Resolved once per micro-batch: a promotion takes effect at the next one.
-            resolved = resolve_model(
-                client, options.model_name, version=options.version, alias=options.alias
-            )
-            if current is None or current[0].version != resolved.version:
-                if current is not None:
-                    say(
-                        f"{resolved.reference} moved: v{current[0].version} → v{resolved.version}; "
-                        f"micro-batch {trigger} and later use v{resolved.version}"
-                    )
-                current = (resolved, load_model(resolved.uri, settings.tracking_uri))
-                say(f"scoring with {resolved.uri} (from {resolved.reference})")
-            for source in batch:
-                stat = source.stat()
-                target = output_for(output_dir, source)
-                try:
-                    result = score_version(
-                        current[0],
-                        current[1],
-                        data=str(source),
-                        output=target,
-                        key_columns=list(options.key_columns),
-                        chunk_rows=options.chunk_rows,
-                        run_id=run_id,
-                        settings=settings,
-                    )
-                except KfpMlflowError as error:
-                    ledger.append(_entry(source, stat, "failed", error=str(error)))
-                    say(f"failed {source.name}: {error}")
-                    continue
-                record = result.predictions
-                ledger.append(
-                    _entry(source, stat, "scored", output=target.name, model_uri=record.model_uri,
-                           rows=record.rows, digest=record.digest)
-                )  # fmt: skip
-                scored += 1
-                say(f"scored {source.name}: {record.rows} rows by {record.model_uri} → {target.name}")
-                with mlflow_errors("log a micro-batch"):
-                    log_values(client, run_id, metrics={"rows": record.rows, "files": scored})
-            if options.until_idle:
-                continue
-            time.sleep(max(0.0, options.trigger_seconds - (time.monotonic() - started)))
+            batch = pending(directory, stream.ledger)[: options.max_files_per_trigger]
+            if batch:
+                stream.micro_batch(batch)
+            elif options.until_idle:
+                break
+            if not options.until_idle:
+                time.sleep(max(0.0, options.trigger_seconds - (time.monotonic() - started)))
     except KeyboardInterrupt:
         status = "KILLED"
         raise
@@ -208,12 +166,86 @@ def watch(
         status = "FAILED"
         raise
     finally:
+        stream.close(status)
+    return stream.scored
+
+
+class _Stream:
+    """The state of one `--watch` session: ledger, MLflow run, current model."""
+
+    def __init__(
+        self,
+        directory: Path,
+        output_dir: Path,
+        options: WatchOptions,
+        settings: Settings,
+        say: Callable[[str], None],
+    ) -> None:
+        self.output_dir, self.options, self.settings, self.say = output_dir, options, settings, say
+        self.ledger = Ledger(output_dir / LEDGER_NAME)
+        self.client = tracking_client(settings)
+        self.run_id = _open_run(self.client, settings, directory, options)
+        self.current: tuple[ResolvedModel, LoadedModel] | None = None
+        self.scored = self.trigger = 0
+
+    def micro_batch(self, batch: list[Path]) -> None:
+        self.trigger += 1
+        # Resolved once per micro-batch: a promotion takes effect at the next one.
+        resolved = resolve_model(
+            self.client, self.options.model_name, version=self.options.version,
+            alias=self.options.alias,
+        )  # fmt: skip
+        if self.current is None or self.current[0].version != resolved.version:
+            if self.current is not None:
+                self.say(
+                    f"{resolved.reference} moved: v{self.current[0].version} → "
+                    f"v{resolved.version}; micro-batch {self.trigger} and later use "
+                    f"v{resolved.version}"
+                )
+            self.current = (resolved, load_model(resolved.uri, self.settings.tracking_uri))
+            self.say(f"scoring with {resolved.uri} (from {resolved.reference})")
+        for source in batch:
+            self._score(source, *self.current)
+
+    def _score(self, source: Path, resolved: ResolvedModel, model: LoadedModel) -> None:
+        from kfp_mlflow.steps.batch_predict import score_version
+
+        stat = source.stat()
+        target = output_for(self.output_dir, source)
+        try:
+            result = score_version(
+                resolved,
+                model,
+                data=str(source),
+                output=target,
+                key_columns=list(self.options.key_columns),
+                chunk_rows=self.options.chunk_rows,
+                run_id=self.run_id,
+                settings=self.settings,
+            )
+        except KfpMlflowError as error:
+            # Recorded, not retried forever: a bad file is named once and the stream goes on.
+            self.ledger.append(_entry(source, stat, "failed", error=str(error)))
+            self.say(f"failed {source.name}: {error}")
+            return
+        record = result.predictions
+        self.ledger.append(
+            _entry(source, stat, "scored", output=target.name, model_uri=record.model_uri,
+                   rows=record.rows, digest=record.digest)
+        )  # fmt: skip
+        self.scored += 1
+        self.say(f"scored {source.name}: {record.rows} rows by {record.model_uri} → {target.name}")
+        with mlflow_errors("log a micro-batch"):
+            log_values(
+                self.client, self.run_id, metrics={"rows": record.rows, "files": self.scored}
+            )
+
+    def close(self, status: str) -> None:
         try:
             with mlflow_errors("end the watch run"):
-                client.set_terminated(run_id, status)
+                self.client.set_terminated(self.run_id, status)
         except KfpMlflowError:
             pass  # the scoring outcome stands; the run stays open on an unreachable server
-    return scored
 
 
 def _entry(source: Path, stat: os.stat_result, status: str, **fields: Any) -> LedgerEntry:

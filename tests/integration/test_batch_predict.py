@@ -78,9 +78,9 @@ def trained(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory) -> Tra
             None, {"data": str(source), "target": "churned", "candidates": LINEAR}, get_settings()
         )
         assert result.succeeded, result.error
-        assert result.decision is not None and result.decision.promoted
-        names = dict(names)
-    return Trained(mlflow_server, root, names)
+        assert result.decision is not None
+        assert result.decision.promoted
+    return Trained(mlflow_server, root, dict(names))
 
 
 def _scoring_runs(name: str, experiment: str, version: str = "1") -> list:  # type: ignore[type-arg]
@@ -174,9 +174,11 @@ def test_bad_input_is_named_one_problem_per_line(trained: Trained, tmp_path: Pat
         mlflow = client()
         with pytest.raises(ConfigError, match="no registered model named 'absent'"):
             resolve_model(mlflow, "absent")
-        with pytest.raises(ConfigError, match=r"has no alias @staging \(its aliases: @champion→v1\)"):
+        with pytest.raises(
+            ConfigError, match=r"has no alias @staging \(its aliases: @champion→v1\)"
+        ):
             resolve_model(mlflow, trained.model_name, alias="staging")
-        with pytest.raises(ConfigError, match="has no version '42'.*latest version is 1"):
+        with pytest.raises(ConfigError, match=r"has no version '42'.*latest version is 1"):
             resolve_model(mlflow, trained.model_name, version="42")
         resolved = resolve_model(mlflow, trained.model_name)
         assert (resolved.version, resolved.alias) == ("1", "champion")
@@ -189,7 +191,7 @@ def test_bad_input_is_named_one_problem_per_line(trained: Trained, tmp_path: Pat
 
     with pytest.raises(DataError, match=r"lacks column\(s\) 'tenure', 'plan' that models:/"):
         run(frame.drop(columns=["tenure", "plan"]))
-    with pytest.raises(DataError, match="column 'spend' of x.csv is .*expects double"):
+    with pytest.raises(DataError, match=r"column 'spend' of x\.csv is .*expects double"):
         run(frame.assign(spend=frame["spend"].map(lambda v: f"{v:.1f} EUR")))
     with pytest.raises(DataError, match="no key column 'account'"):
         run(frame, keys=["account"])
@@ -277,7 +279,9 @@ def test_watch_scores_each_file_once_across_a_kill_and_a_champion_move(
             said.append(line)
             if line.startswith("scored batch-y"):
                 second = mlflow.create_model_version(
-                    trained.model_name, first.source, first.run_id,
+                    trained.model_name,
+                    first.source,
+                    first.run_id,
                     model_id=first.source.removeprefix("models:/"),
                 )
                 mlflow.set_registered_model_alias(trained.model_name, "champion", second.version)

@@ -13,6 +13,7 @@ from rich.console import Console
 from kfp_mlflow.cli._app import app
 from kfp_mlflow.exceptions import ConfigError, DriftError
 from kfp_mlflow.settings import get_settings
+from kfp_mlflow.task_records import TaskRecord
 
 
 @app.command()
@@ -29,7 +30,9 @@ def predict(
     ] = None,
     output: Annotated[
         Path | None,
-        typer.Option(help="Predictions file (batch) or directory (--watch; default DIR/_predictions)."),
+        typer.Option(
+            help="Predictions file (batch) or directory (--watch; default DIR/_predictions)."
+        ),
     ] = None,
     id_column: Annotated[
         list[str] | None, typer.Option(help="Key column copied to the predictions (repeatable).")
@@ -75,7 +78,7 @@ def predict(
         )  # fmt: skip
         target = output or watch / "_predictions"
         out.print(f"[bold]kfp-mlflow[/] predict --watch {watch} → {target}")
-        count = run_watch(watch, target, options, settings, say=lambda line: out.print(line))
+        count = run_watch(watch, target, options, settings, say=out.print)
         out.print(f"{count} file(s) scored")
         return
     assert data is not None
@@ -109,7 +112,9 @@ def _batch(
     result.raise_for_failure()
     record = result.record(Predictions)
     path = predictions_path(result.tasks)
-    assert record is not None and path is not None  # the scoring step succeeded
+    # The scoring step succeeded, so it wrote both.
+    assert record is not None
+    assert path is not None
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, output)
@@ -141,13 +146,12 @@ def _batch(
         )
 
 
-def predictions_path(tasks: list[object]) -> Path | None:
+def predictions_path(tasks: list[TaskRecord]) -> Path | None:
     """The local file of the last ``predictions`` output a scoring task wrote."""
     from kfp_mlflow.contracts import Predictions
-    from kfp_mlflow.task_records import SUCCEEDED, TaskRecord
+    from kfp_mlflow.task_records import SUCCEEDED
 
     for task in reversed(tasks):
-        assert isinstance(task, TaskRecord)
         if task.state != SUCCEEDED:
             continue
         for output in task.outputs.values():

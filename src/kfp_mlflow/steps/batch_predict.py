@@ -19,7 +19,7 @@ from kfp_mlflow.scoring import (
     resolve_model,
     score,
 )
-from kfp_mlflow.settings import Settings, get_settings
+from kfp_mlflow.settings import Settings, TaskType, get_settings
 from kfp_mlflow.tag_schema import (
     TAG_DATASET_DIGEST,
     TAG_DRIFT,
@@ -53,7 +53,7 @@ def training_reference(
         return f"unavailable: {resolved.uri} has no recipe ({TAG_RECIPE}) naming its training data"
     recipe = parse_recipe(raw, resolved.uri)
     frame = read_dataset(recipe.data, settings or get_settings())
-    task = "classification" if recipe.task == "classification" else "regression"
+    task: TaskType = "classification" if recipe.task == "classification" else "regression"
     train = split(frame, recipe.target, task, recipe.seed, recipe.test_size).train
     features = train[[c.name for c in model.inputs if c.name in train.columns]]
     predictions = model.predictor.predict(as_model_input(features))
@@ -160,7 +160,9 @@ def run_batch_predict(
             TAG_SCORED_FROM: resolved.reference,
             TAG_SCORED_DATA: data,
             TAG_DATASET_DIGEST: record.digest,
-            TAG_DRIFT: "unavailable" if result.drift is None else str(record.drift_detected).lower(),
+            TAG_DRIFT: "unavailable"
+            if result.drift is None
+            else str(record.drift_detected).lower(),
             TAG_DRIFTED: ", ".join(record.drifted) or "none",
         }
     )
