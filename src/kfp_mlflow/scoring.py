@@ -256,7 +256,12 @@ def read_chunks(
 
     empty = True
     try:
-        for batch in dataset.to_batches(batch_size=chunk_rows):
+        # One thread, no read-ahead: with pyarrow's defaults the scanner decodes ahead of a
+        # slow consumer (the model) until the whole dataset sits in memory.
+        batches = dataset.to_batches(
+            batch_size=chunk_rows, batch_readahead=0, fragment_readahead=0, use_threads=False
+        )
+        for batch in batches:
             if batch.num_rows:
                 empty = False
                 yield pa.Table.from_batches([batch]).to_pandas()
