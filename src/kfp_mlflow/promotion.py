@@ -19,13 +19,16 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from kfp_mlflow.audit import record_move
 from kfp_mlflow.exceptions import PromotionError
 from kfp_mlflow.policy import Policy
 from kfp_mlflow.tag_schema import (
     METRIC_PREFIX,
     TAG_DEMOTED,
     TAG_DIRECTION,
+    TAG_FLOOR,
     TAG_GATE,
+    TAG_PINNED,
     TAG_PRIMARY_METRIC,
     TAG_REGISTRATION_KEY,
 )
@@ -126,15 +129,45 @@ def current_champion(client: MlflowClient, name: str) -> ModelVersion | None:
         raise
 
 
+@dataclass(frozen=True)
+class ManualChoice:
+    """The last person's decision (rollback or approval), sticky against automatic promotion:
+    only versions registered after it (number > ``floor``) can displace ``pinned``."""
+
+    pinned: str | None
+    floor: int
+
+
+def manual_choice(client: MlflowClient, name: str) -> ManualChoice:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        tags = client.get_registered_model(name).tags
+    except MlflowException as error:
+        if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return ManualChoice(None, 0)
+        raise
+    return ManualChoice(tags.get(TAG_PINNED) or None, int(tags.get(TAG_FLOOR) or 0))
+
+
 def _target(
-    versions: list[ModelVersion], champion: ModelVersion | None, policy: Policy
+    versions: list[ModelVersion],
+    champion: ModelVersion | None,
+    policy: Policy,
+    manual: ManualChoice | None = None,
 ) -> tuple[ModelVersion | None, str]:
     """The version that should be champion now, and why."""
+    manual = manual or ManualChoice(None, 0)
+    if manual.pinned is not None:
+        # A person chose: that version is the incumbent whatever the alias says right now (a
+        # racing promoter's stale write is repaired), and only newer versions may challenge it.
+        champion = next((v for v in versions if v.version == manual.pinned), champion)
     eligible = [
         v
         for v in versions
         if v.tags.get(TAG_GATE) == "passed"
         and v.tags.get(TAG_DEMOTED, "").lower() != "true"
+        and int(v.version) > manual.floor
         and version_metric(v, policy.metric) is not None
     ]
     if not eligible:
@@ -169,8 +202,13 @@ def _target(
     )
 
 
-def promote(client: MlflowClient, name: str, version: str, policy: Policy) -> Promotion:
-    """Converge ``@champion`` on the best eligible version; report what it means for ``version``."""
+def promote(
+    client: MlflowClient, name: str, version: str, policy: Policy, actor: str = ""
+) -> Promotion:
+    """Converge ``@champion`` on the best eligible version; report what it means for ``version``.
+
+    Every alias move this promoter makes is recorded in the audit trail (``actor``: who asked).
+    """
     previous: str | None = None
     decisive = ""  # the reason the alias was moved, if this promoter moved it
     with mlflow_errors(f"promote a version of {name!r}"):
@@ -179,7 +217,7 @@ def promote(client: MlflowClient, name: str, version: str, policy: Policy) -> Pr
             if round_ == 0:
                 previous = champion.version if champion else None
             versions = _versions(client, name)
-            target, reason = _target(versions, champion, policy)
+            target, reason = _target(versions, champion, policy, manual_choice(client, name))
             if target is None or (champion is not None and target.version == champion.version):
                 final = champion.version if champion else None
                 if final == version:
@@ -194,6 +232,15 @@ def promote(client: MlflowClient, name: str, version: str, policy: Policy) -> Pr
                 )
             decisive = reason
             _set_alias(client, name, target.version)
+            record_move(
+                client,
+                name,
+                from_version=champion.version if champion else None,
+                to_version=target.version,
+                action="pipeline",
+                reason=reason,
+                actor=actor,
+            )
     raise PromotionError(
         f"@{CHAMPION} of {name!r} did not settle after {_MAX_ROUNDS} rounds",
         hint="another process keeps moving the alias; check for a conflicting promoter",

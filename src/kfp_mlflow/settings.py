@@ -113,6 +113,12 @@ class Settings(BaseSettings):
         description="Seconds × 2^n between MLflow retries.",
     )
 
+    user: str = Field(
+        default="unknown",
+        validation_alias=AliasChoices("KFP_MLFLOW_USER", "USER", "LOGNAME"),
+        description="Who a rollback or manual promotion is recorded as (the audit trail).",
+    )
+
     # --- Training defaults (become pipeline parameter defaults) ------------------------------
     data: str = Field(
         default="sklearn://diabetes",

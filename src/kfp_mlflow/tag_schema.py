@@ -59,7 +59,12 @@ TAG_GATE = "kfp_mlflow.gate"  # "passed"
 TAG_DEMOTED = "kfp_mlflow.demoted"  # "true": never chosen as @champion again
 TAG_PRIMARY_METRIC = "kfp_mlflow.primary_metric"
 TAG_DIRECTION = "kfp_mlflow.direction"
-METRIC_PREFIX = "kfp_mlflow.metric."  # + metric name: the value the gate and promotion saw
+METRIC_PREFIX = "kfp_mlflow.metric."
+# Registered models: the last manual decision, sticky against automatic promotion.
+TAG_PINNED = "kfp_mlflow.pinned_champion"  # the version a person chose (rollback / promote)
+TAG_FLOOR = "kfp_mlflow.manual_floor"  # only versions above this number may displace it
+# Audit runs (one per alias move, experiment `<experiment>-audit`).
+TAG_AUDIT_MODEL = "kfp_mlflow.audit.model"  # + metric name: the value the gate and promotion saw
 
 # MLflow dataset inputs.
 INPUT_TAG_DIGEST = "kfp_mlflow.digest"

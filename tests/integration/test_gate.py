@@ -10,6 +10,12 @@ from kfp_mlflow.runner import run_local
 from kfp_mlflow.settings import get_settings
 from tests.integration.conftest import client, tracked_environment
 
+# Two families are enough to show the gate; each candidate is two tasks.
+TWO = [
+    {"name": "linear", "family": "linear", "params": {"alpha": 1.0}},
+    {"name": "boosting", "family": "gradient_boosting", "params": {"max_iter": 50}},
+]
+
 
 def _run(frame: pd.DataFrame, target: str, mlflow_server, tmp_path, **arguments):  # type: ignore[no-untyped-def]
     path = tmp_path / "data.csv"
@@ -31,7 +37,7 @@ def test_imbalanced_target_never_crowns_a_majority_class_model(mlflow_server, tm
     )
     # 1% positives, faintly tied to `weak`: probabilities rank a little, labels stay "no".
     frame["fraud"] = np.where(rng.random(rows) < 0.005 + 0.01 * (frame["weak"] > 1.5), "yes", "no")
-    result, names, mlflow = _run(frame, "fraud", mlflow_server, tmp_path)
+    result, names, mlflow = _run(frame, "fraud", mlflow_server, tmp_path, candidates=TWO)
     versions = mlflow.search_model_versions(f"name = '{names['KFP_MLFLOW_MODEL_NAME']}'")
     if result.succeeded:  # a champion exists only if it beats the prior on macro-F1 as well
         champion = mlflow.get_model_version_by_alias(names["KFP_MLFLOW_MODEL_NAME"], "champion")
@@ -48,7 +54,7 @@ def test_imbalanced_target_never_crowns_a_majority_class_model(mlflow_server, tm
 def test_nothing_passes_exit_8_nothing_registered(mlflow_server, tmp_path):
     rng = np.random.default_rng(4)
     frame = pd.DataFrame({"x": rng.normal(size=400), "y": rng.normal(size=400)})  # no signal
-    result, names, mlflow = _run(frame, "y", mlflow_server, tmp_path)
+    result, names, mlflow = _run(frame, "y", mlflow_server, tmp_path, candidates=TWO)
     assert not result.succeeded
     assert result.error.exit_code == 8
     assert "step register failed: no candidate passed the quality gate" in str(result.error)

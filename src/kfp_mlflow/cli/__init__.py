@@ -6,7 +6,15 @@ import sys
 
 from rich.console import Console
 
-from kfp_mlflow.cli import cluster, local, predict, remote, reproduce, runs  # noqa: F401
+from kfp_mlflow.cli import (  # noqa: F401  (register commands)
+    cluster,
+    local,
+    predict,
+    registry,
+    remote,
+    reproduce,
+    runs,
+)
 from kfp_mlflow.cli._app import app
 from kfp_mlflow.exceptions import KfpMlflowError
 

@@ -202,7 +202,10 @@ def _register_and_promote(
         ),
     )
     try:
-        outcome: Promotion = promote(client, model_name, str(version.version), policy)
+        outcome: Promotion = promote(
+            client, model_name, str(version.version), policy,
+            actor=f"KFP run {kfp.run_name or kfp.run_id}",
+        )  # fmt: skip
     except Exception:
         if created:  # a version must not outlive the run that failed to decide on it
             _delete_quietly(client, model_name, str(version.version))
