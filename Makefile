@@ -24,7 +24,7 @@ typecheck:
 	mypy
 
 golden: ## Rewrite the compiled pipeline and the PipelineVersion manifests (never edit them)
-	KFP_MLFLOW_UPDATE_GOLDEN=1 $(PYTHON) -m pytest -q tests/unit/test_compile.py tests/unit/test_examples.py tests/manifests -m "not on_cluster"
+	KFP_MLFLOW_UPDATE_GOLDEN=1 $(PYTHON) -m pytest -q tests/unit/test_compile.py tests/unit/test_batch_predict.py tests/unit/test_examples.py tests/manifests -m "not on_cluster"
 
 bench: ## Plain script vs local pipeline: wall times, ratio, per-task overhead
 	$(PYTHON) bench/pipeline_overhead.py

@@ -217,3 +217,42 @@ class Reproduction(Contract):
 CONTRACTS: dict[str, type[Contract]] = {
     c.CONTRACT: c for c in (DatasetInfo, ModelInfo, EvaluationInfo, Decision, Reproduction)
 }
+
+
+class Predictions(Contract):
+    """A dataset scored by one registered version (``batch_predict``'s ``predictions``)."""
+
+    CONTRACT: ClassVar[str] = "kfp_mlflow.predictions/v1"
+    PRODUCER: ClassVar[str] = "batch_predict"
+
+    model_name: str
+    version: str = Field(description="the immutable version that scored every row")
+    alias: str | None = Field(default=None, description="the alias it was resolved from, once")
+    model_uri: str
+    task: TaskType
+    data: str = Field(description="URI of the scored dataset")
+    digest: str = Field(description="content digest of the scored rows, computed chunk by chunk")
+    rows: int
+    seconds: float
+    rows_per_second: float
+    columns: list[str] = Field(description="columns of the predictions file")
+    key_columns: list[str] = Field(default_factory=list)
+    ignored_columns: list[str] = Field(
+        default_factory=list, description="input columns the model does not use, not scored"
+    )
+    drift: dict[str, float] = Field(
+        default_factory=dict, description="PSI per feature and for the prediction"
+    )
+    unseen: dict[str, float] = Field(
+        default_factory=dict, description="share of unseen categories per categorical feature"
+    )
+    drift_threshold: float | None = None
+    drift_detected: bool = False
+    drifted: list[str] = Field(default_factory=list)
+    drift_reference: str | None = Field(
+        default=None, description="the training data the drift is measured against, or why none"
+    )
+    run_id: str
+
+
+CONTRACTS[Predictions.CONTRACT] = Predictions

@@ -82,3 +82,10 @@ class InterruptedRunError(PipelineRunError):
 
 class PipelineStoppedError(PipelineRunError):
     """A task refused to start because its pipeline run had already failed or been stopped."""
+
+
+class DriftError(KfpMlflowError):
+    """Scoring succeeded (predictions written), but the data drifted from the training data
+    beyond the declared threshold: a schedule can trigger retraining on this exit code."""
+
+    exit_code = 10

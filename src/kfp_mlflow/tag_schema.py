@@ -68,3 +68,10 @@ TAG_AUDIT_MODEL = "kfp_mlflow.audit.model"  # + metric name: the value the gate 
 
 # MLflow dataset inputs.
 INPUT_TAG_DIGEST = "kfp_mlflow.digest"
+
+# Batch and streaming prediction (batch_predict, `kfp-mlflow predict`): on the scoring run.
+TAG_SCORED_MODEL = "kfp_mlflow.scored_model"  # models:/<name>/<version> that scored the data
+TAG_SCORED_FROM = "kfp_mlflow.scored_from"  # how it was named: models:/<name>@<alias> or /<v>
+TAG_SCORED_DATA = "kfp_mlflow.scored_data"  # URI of the scored dataset
+TAG_DRIFT = "kfp_mlflow.drift"  # "true", "false", or "unavailable" (no training reference)
+TAG_DRIFTED = "kfp_mlflow.drifted"  # columns whose PSI is above the threshold

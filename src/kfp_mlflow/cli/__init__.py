@@ -9,6 +9,7 @@ from rich.console import Console
 from kfp_mlflow.cli import (  # noqa: F401  (each module registers its commands)
     cluster,
     local,
+    predict,
     registry,
     remote,
     reproduce,
