@@ -144,13 +144,24 @@ def load_model(source: str, tracking_uri: str | None = None) -> LoadedModel:
     """Load a model directory or ``models:/n/v``; its signature names the input columns."""
     import mlflow.pyfunc
 
-    if source.startswith("models:/") and tracking_uri:
-        import mlflow
-
-        mlflow.set_tracking_uri(tracking_uri)
-        mlflow.set_registry_uri(tracking_uri)
-    with mlflow_errors(f"load {source}"):
-        pyfunc = mlflow.pyfunc.load_model(source)
+    # MLflow resolves models:/ through its process-wide URIs; set them through the environment
+    # for this one load and put it back, so no global setting outlives the call.
+    uris = (
+        {"MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_REGISTRY_URI": tracking_uri}
+        if source.startswith("models:/") and tracking_uri
+        else {}
+    )
+    saved = {name: os.environ.get(name) for name in uris}
+    os.environ.update(uris)
+    try:
+        with mlflow_errors(f"load {source}"):
+            pyfunc = mlflow.pyfunc.load_model(source)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     # The framework's own object when it has the scikit-learn API (classifiers then give
     # probabilities, and no per-call schema conversion), else the pyfunc model.
     try:
