@@ -83,10 +83,11 @@ class Settings(BaseSettings):
     )
 
     # How long a dead or stuck server may hold a task: each request waits at most
-    # timeout × (retries + 1) plus backoff (1, 2, 4 s...): 15 × 4 + 7 = 67 s with the defaults,
-    # under the 90 s bound. A server paused for 20 s is ridden out by the first retry.
+    # timeout × (retries + 1) plus backoff (1, 2 s): 25 × 3 + 3 = 78 s with the defaults, under
+    # the 90 s bound. The timeout outlasts a 20 s pause on its own: a request in flight when the
+    # server stops is answered when it resumes (urllib3 need not retry a timed-out POST).
     tracking_request_timeout: float = Field(
-        default=15.0,
+        default=25.0,
         gt=0,
         le=600,
         validation_alias=AliasChoices(
@@ -95,7 +96,7 @@ class Settings(BaseSettings):
         description="Seconds one MLflow request may take before it is retried.",
     )
     tracking_max_retries: int = Field(
-        default=3,
+        default=2,
         ge=0,
         le=10,
         validation_alias=AliasChoices(
