@@ -13,7 +13,7 @@ test: ## Every test CI runs: unit, integration (real MLflow, kfp.local, SeaweedF
 	$(PYTHON) -m pytest
 
 test-fast: ## Unit and manifest tests only (no servers, no pipeline runs)
-	$(PYTHON) -m pytest -m "not integration"
+	$(PYTHON) -m pytest -m "not integration and not on_cluster"
 
 lint: ## ruff, and the import-layer contract
 	ruff check .

@@ -55,7 +55,7 @@ run-on-cluster: ## Submit the training pipeline to KFP on kind and wait for it
 	kfp-mlflow submit --host $(KFP_HOST) --wait
 
 cluster-test: ## Tests against the live kind cluster
-	$(PYTHON) -m pytest -m on_cluster tests/manifests -q
+	KFP_MLFLOW_KFP_HOST=$(KFP_HOST) $(PYTHON) -m pytest -m on_cluster -q
 
 cluster-down: ## Delete the kind cluster
 	$(KIND) delete cluster --name $(CLUSTER_NAME)
