@@ -38,6 +38,7 @@ def build_training_pipeline(settings: Settings | None = None) -> Any:
         primary_metric: str = settings.primary_metric or "",
         thresholds: list = list(settings.thresholds or []),  # noqa: B006
         min_improvement: float = settings.min_improvement,
+        on_schema_change: str = settings.on_schema_change,
         seed: int = settings.seed,
         test_size: float = settings.test_size,
         min_rows: int = settings.min_rows,
@@ -64,6 +65,9 @@ def build_training_pipeline(settings: Settings | None = None) -> Any:
                 primary_metric=primary_metric,
                 thresholds=thresholds,
                 min_improvement=min_improvement,
+                # The split every candidate was scored on: the winner meets @champion on it.
+                test_data=pre.outputs["test_data"],
+                on_schema_change=on_schema_change,
             )
 
     return training_pipeline

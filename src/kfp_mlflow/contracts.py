@@ -196,6 +196,11 @@ class Decision(Contract):
     reason: str = ""
     rejected: dict[str, str] = Field(default_factory=dict)
     mlflow_run_url: str | None = None
+    head_to_head: dict[str, Any] | None = Field(
+        default=None,
+        description="the registered version against @champion on its test rows "
+        "(kfp_mlflow.head_to_head.HeadToHead); None when there was no champion or no test data",
+    )
 
 
 class Reproduction(Contract):

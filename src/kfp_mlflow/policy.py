@@ -15,6 +15,10 @@ TIE_BREAKERS = ("log_loss", "rmse", "mae", "roc_auc", "r2", "f1", "accuracy")
 DEFAULT_PRIMARY_METRIC = {"regression": "rmse", "classification": "roc_auc"}
 # When the default metric does not exist for the models (a classifier without probabilities).
 FALLBACK_METRIC = {"regression": "rmse", "classification": "f1"}
+# What promotion does when @champion cannot score the challenger's test rows (its signature needs
+# columns or types the new data lacks): keep it until a person decides, or let the gate decide.
+SCHEMA_CHANGE_POLICIES = ("block", "promote")
+
 # Better than predicting the mean / than a coin: nothing worse is ever registered by default.
 DEFAULT_THRESHOLDS = {"regression": ("r2>=0.1",), "classification": ("roc_auc>=0.6",)}
 
@@ -57,6 +61,8 @@ class Policy:
     note: str = ""
     #: Direction of every metric the policy may meet: the built-in ones plus custom ones.
     directions: dict[str, Direction] = field(default_factory=lambda: dict(METRIC_DIRECTIONS))
+    #: When @champion cannot score the challenger's test rows: ``block`` or ``promote``.
+    on_schema_change: str = "block"
 
     @classmethod
     def for_task(
@@ -66,6 +72,7 @@ class Policy:
         thresholds: list[str] | tuple[str, ...] | None = None,
         min_improvement: float = 0.0,
         custom: dict[str, Direction] | None = None,
+        on_schema_change: str = "block",
     ) -> Policy:
         """The policy for ``task``, with defaults for what was left empty. ``custom`` declares
         the user's own metrics and their directions."""
@@ -82,6 +89,12 @@ class Policy:
             )
         if min_improvement < 0:
             raise ConfigError(f"min_improvement: {min_improvement} must not be negative")
+        if on_schema_change not in SCHEMA_CHANGE_POLICIES:
+            raise ConfigError(
+                f"on_schema_change: {on_schema_change!r} is not one of "
+                f"{', '.join(SCHEMA_CHANGE_POLICIES)}",
+                hint="block keeps @champion until someone runs `kfp-mlflow promote`",
+            )
         # The default gate speaks of the default metric; with another one (or a fallback) the
         # baseline check is the gate unless thresholds are declared.
         default = DEFAULT_THRESHOLDS[task] if metric == DEFAULT_PRIMARY_METRIC[task] else ()
@@ -92,6 +105,7 @@ class Policy:
             thresholds=tuple(parse_threshold(text, allowed) for text in raw),
             min_improvement=float(min_improvement),
             directions=directions,
+            on_schema_change=on_schema_change,
         )
 
     def improvement(self, challenger: float, champion: float) -> float:

@@ -16,11 +16,13 @@ is honoured by tagging the demoted version ``kfp_mlflow.demoted=true``: it is ne
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kfp_mlflow.audit import record_move
 from kfp_mlflow.exceptions import PromotionError
+from kfp_mlflow.head_to_head import HeadToHead
 from kfp_mlflow.policy import Policy
 from kfp_mlflow.tag_schema import (
     METRIC_PREFIX,
@@ -150,6 +152,44 @@ def manual_choice(client: MlflowClient, name: str) -> ManualChoice:
     return ManualChoice(tags.get(TAG_PINNED) or None, int(tags.get(TAG_FLOOR) or 0))
 
 
+def _eligible(
+    versions: list[ModelVersion], policy: Policy, manual: ManualChoice
+) -> list[ModelVersion]:
+    """Versions promotion may choose: gate passed, not demoted, newer than a person's choice,
+    and still in the running after their head-to-heads: none lost, none blocked by a schema
+    change, and not beaten by another version in one."""
+    beaten = {
+        record.against
+        for version in versions
+        for record in HeadToHead.records(version).values()
+        if _beats(record)
+    }
+    return [
+        version
+        for version in versions
+        if version.tags.get(TAG_GATE) == "passed"
+        and version.tags.get(TAG_DEMOTED, "").lower() != "true"
+        and int(version.version) > manual.floor
+        and version_metric(version, policy.metric) is not None
+        and not any(_out(record) for record in HeadToHead.records(version).values())
+        and version.version not in beaten
+    ]
+
+
+def _out(record: HeadToHead) -> bool:
+    return record.verdict == "lost" or (
+        record.verdict == "incomparable" and record.on_schema_change != "promote"
+    )
+
+
+def _beats(record: HeadToHead | None) -> bool:
+    """A head-to-head that makes its challenger displace that champion."""
+    return record is not None and (
+        record.verdict == "won"
+        or (record.verdict == "incomparable" and record.on_schema_change == "promote")
+    )
+
+
 def _target(
     versions: list[ModelVersion],
     champion: ModelVersion | None,
@@ -162,25 +202,57 @@ def _target(
         # A person chose: that version is the incumbent whatever the alias says right now (a
         # racing promoter's stale write is repaired), and only newer versions may challenge it.
         champion = next((v for v in versions if v.version == manual.pinned), champion)
-    eligible = [
-        v
-        for v in versions
-        if v.tags.get(TAG_GATE) == "passed"
-        and v.tags.get(TAG_DEMOTED, "").lower() != "true"
-        and int(v.version) > manual.floor
-        and version_metric(v, policy.metric) is not None
-    ]
+    eligible = _eligible(versions, policy, manual)
     if not eligible:
-        return champion, "no version passed the quality gate"
-    # Best first; on a tie the older version wins, so equal re-runs never move the alias.
-    best = min(
-        eligible,
-        key=lambda v: (policy.sort_key(version_metric(v, policy.metric) or 0.0), int(v.version)),
-    )
+        return champion, "no eligible version (quality gate, head-to-head, rollback)"
+
+    def best_of(candidates: list[ModelVersion]) -> ModelVersion:
+        # Best first; on a tie the older version wins, so equal re-runs never move the alias.
+        return min(
+            candidates,
+            key=lambda v: (
+                policy.sort_key(version_metric(v, policy.metric) or 0.0),
+                int(v.version),
+            ),
+        )
+
+    if champion is None:
+        best = best_of(eligible)
+        return best, (
+            f"no @{CHAMPION} yet; v{best.version} "
+            f"{policy.metric}={version_metric(best, policy.metric):.6g}"
+        )
+    # Like for like first: versions that beat this champion on their own test rows.
+    winners = [
+        v
+        for v in eligible
+        if v.version != champion.version and _beats(HeadToHead.of(v, champion.version))
+    ]
+    if winners:
+        best = best_of(winners)
+        record = HeadToHead.of(best, champion.version)
+        assert record is not None
+        if record.verdict == "incomparable":
+            return best, f"{record.detail}; policy on_schema_change=promote: v{best.version}"
+        return best, (
+            f"v{best.version} beats @{CHAMPION} v{champion.version} by more than "
+            f"{policy.min_improvement:g}: {record.describe(best.version)}"
+        )
+    # Versions never compared with this champion (registered before head-to-heads, racing ones,
+    # a metric mlflow.evaluate lacks): each version's own-split score is all there is, and the
+    # reason says so.
+    unmet = [
+        v
+        for v in eligible
+        if v.version == champion.version
+        or (record := HeadToHead.of(v, champion.version)) is None
+        or record.verdict == "unmeasured"
+    ]
+    if not unmet:
+        return champion, f"no eligible version beats @{CHAMPION} v{champion.version}"
+    best = best_of(unmet)
     best_value = version_metric(best, policy.metric)
     assert best_value is not None
-    if champion is None:
-        return best, f"no @{CHAMPION} yet; v{best.version} {policy.metric}={best_value:.6g}"
     if best.version == champion.version:
         return (
             champion,
@@ -189,25 +261,37 @@ def _target(
     champion_value = version_metric(champion, policy.metric)
     if champion_value is None:
         return best, f"@{CHAMPION} v{champion.version} has no {policy.metric}; v{best.version} wins"
+    record = HeadToHead.of(best, champion.version)
+    scope = f" ({record.detail})" if record is not None else " (each on its own test split)"
     gain = policy.improvement(best_value, champion_value)
     if gain > policy.min_improvement:
         return best, (
             f"v{best.version} {policy.metric}={best_value:.6g} beats @{CHAMPION} "
-            f"v{champion.version} ({champion_value:.6g}) by {gain:.6g} > {policy.min_improvement:g}"
+            f"v{champion.version} ({champion_value:.6g}) by {gain:.6g} > "
+            f"{policy.min_improvement:g}{scope}"
         )
     return champion, (
         f"best challenger v{best.version} {policy.metric}={best_value:.6g} is not better than "
         f"@{CHAMPION} v{champion.version} ({champion_value:.6g}) by more than "
-        f"{policy.min_improvement:g} (improvement {gain:.6g})"
+        f"{policy.min_improvement:g} (improvement {gain:.6g}){scope}"
     )
 
 
 def promote(
-    client: MlflowClient, name: str, version: str, policy: Policy, actor: str = ""
+    client: MlflowClient,
+    name: str,
+    version: str,
+    policy: Policy,
+    actor: str = "",
+    challenge: Callable[[str], HeadToHead] | None = None,
 ) -> Promotion:
     """Converge ``@champion`` on the best eligible version; report what it means for ``version``.
 
-    Every alias move this promoter makes is recorded in the audit trail (``actor``: who asked).
+    ``challenge(champion_version)`` (see :func:`kfp_mlflow.head_to_head.challenge`) scores
+    ``version`` against that champion on ``version``'s own test rows and records the result on
+    it; it is called whenever the incumbent is one ``version`` was not yet compared with, so a
+    racing promoter re-challenges whichever champion it finds. Every alias move this promoter
+    makes is recorded in the audit trail (``actor``: who asked).
     """
     previous: str | None = None
     decisive = ""  # the reason the alias was moved, if this promoter moved it
@@ -217,7 +301,13 @@ def promote(
             if round_ == 0:
                 previous = champion.version if champion else None
             versions = _versions(client, name)
-            target, reason = _target(versions, champion, policy, manual_choice(client, name))
+            manual = manual_choice(client, name)
+            incumbent = _incumbent(versions, champion, manual)
+            if challenge is not None and _needs_challenge(versions, version, incumbent):
+                assert incumbent is not None
+                challenge(incumbent.version)
+                versions = _versions(client, name)
+            target, reason = _target(versions, champion, policy, manual)
             if target is None or (champion is not None and target.version == champion.version):
                 final = champion.version if champion else None
                 if final == version:
@@ -247,11 +337,43 @@ def promote(
     )
 
 
+def _incumbent(
+    versions: list[ModelVersion], champion: ModelVersion | None, manual: ManualChoice
+) -> ModelVersion | None:
+    if manual.pinned is not None:
+        return next((v for v in versions if v.version == manual.pinned), champion)
+    return champion
+
+
+def _needs_challenge(
+    versions: list[ModelVersion], version: str, incumbent: ModelVersion | None
+) -> bool:
+    """``version`` is still in the running and has not met this incumbent yet."""
+    if incumbent is None or incumbent.version == version:
+        return False
+    mine = next((v for v in versions if v.version == version), None)
+    if mine is None or mine.tags.get(TAG_GATE) != "passed":
+        return False
+    if mine.tags.get(TAG_DEMOTED, "").lower() == "true":
+        return False
+    records = HeadToHead.records(mine)
+    return incumbent.version not in records and not any(map(_out, records.values()))
+
+
 def _why_not(
     versions: list[ModelVersion], version: str, champion: ModelVersion, policy: Policy
 ) -> str:
     """Why ``version`` did not become champion, in terms of the policy."""
     mine = next((v for v in versions if v.version == version), None)
+    records = HeadToHead.records(mine) if mine is not None else {}
+    record = records.get(champion.version) or next((r for r in records.values() if _out(r)), None)
+    if record is not None and record.verdict == "lost":
+        return (
+            f"v{version} does not beat @{CHAMPION} v{record.against} by more than "
+            f"{policy.min_improvement:g}: {record.describe(version)}"
+        )
+    if record is not None and record.verdict == "incomparable" and _out(record):
+        return f"{record.detail}; policy on_schema_change=block: v{version} not promoted"
     ours = version_metric(mine, policy.metric) if mine is not None else None
     theirs = version_metric(champion, policy.metric)
     if ours is None or theirs is None:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from kfp_mlflow.exceptions import ConfigError, DataError
 from kfp_mlflow.naming import check_model_name
 from kfp_mlflow.settings import Settings, get_settings
-from kfp_mlflow.tracking import mlflow_errors
+from kfp_mlflow.tracking import mlflow_errors, tracking_uri_env
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -144,24 +144,11 @@ def load_model(source: str, tracking_uri: str | None = None) -> LoadedModel:
     """Load a model directory or ``models:/n/v``; its signature names the input columns."""
     import mlflow.pyfunc
 
-    # MLflow resolves models:/ through its process-wide URIs; set them through the environment
-    # for this one load and put it back, so no global setting outlives the call.
-    uris = (
-        {"MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_REGISTRY_URI": tracking_uri}
-        if source.startswith("models:/") and tracking_uri
-        else {}
-    )
-    saved = {name: os.environ.get(name) for name in uris}
-    os.environ.update(uris)
-    try:
-        with mlflow_errors(f"load {source}"):
-            pyfunc = mlflow.pyfunc.load_model(source)
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with (
+        tracking_uri_env(tracking_uri if source.startswith("models:/") else None),
+        mlflow_errors(f"load {source}"),
+    ):
+        pyfunc = mlflow.pyfunc.load_model(source)
     # The framework's own object when it has the scikit-learn API (classifiers then give
     # probabilities, and no per-call schema conversion), else the pyfunc model.
     try:

@@ -5,6 +5,7 @@ A search space is the default below or a YAML file (:func:`load_search_space`)::
     metric: roc_auc                 # optional: the primary metric
     thresholds: ["roc_auc>=0.7"]    # optional: the quality gate
     min_improvement: 0.01           # optional: margin over @champion
+    on_schema_change: block         # optional: block | promote when @champion can't score the rows
     max_candidates: 32              # optional: refuse bigger grids (default 32)
     candidates:
       - family: random_forest
@@ -25,7 +26,7 @@ from __future__ import annotations
 import itertools
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -89,6 +90,7 @@ class SearchSpace(BaseModel):
     metric: str | None = None
     thresholds: list[str] | None = None
     min_improvement: float | None = None
+    on_schema_change: Literal["block", "promote"] | None = None
     max_candidates: int = DEFAULT_MAX_CANDIDATES
 
     def pipeline_arguments(self) -> dict[str, Any]:
@@ -100,6 +102,8 @@ class SearchSpace(BaseModel):
             arguments["thresholds"] = list(self.thresholds)
         if self.min_improvement is not None:
             arguments["min_improvement"] = self.min_improvement
+        if self.on_schema_change is not None:
+            arguments["on_schema_change"] = self.on_schema_change
         return arguments
 
 
@@ -110,6 +114,7 @@ class _File(BaseModel):
     metric: str | None = None
     thresholds: list[str] | None = None
     min_improvement: float | None = None
+    on_schema_change: Literal["block", "promote"] | None = None
     max_candidates: int = Field(default=DEFAULT_MAX_CANDIDATES, ge=1)
 
 
@@ -151,6 +156,7 @@ def load_search_space(path: str | Path, task: str | None = None) -> SearchSpace:
         metric=parsed.metric,
         thresholds=parsed.thresholds,
         min_improvement=parsed.min_improvement,
+        on_schema_change=parsed.on_schema_change,
         max_candidates=parsed.max_candidates,
     )
     _check(space, where, task)

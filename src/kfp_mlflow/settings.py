@@ -142,6 +142,10 @@ class Settings(BaseSettings):
         ge=0.0,
         description="How much better than @champion (in metric units) a challenger must be.",
     )
+    on_schema_change: Literal["block", "promote"] = Field(
+        default="block",
+        description="When @champion cannot score the challenger's test rows: keep it or promote.",
+    )
     seed: int = Field(default=42, description="Seed for the split and every estimator.")
     test_size: float = Field(default=0.2, gt=0.0, lt=1.0, description="Held-out fraction.")
     min_rows: int = Field(default=30, ge=4, description="Fewest rows a dataset may have.")

@@ -59,6 +59,9 @@ TAG_GATE = "kfp_mlflow.gate"  # "passed"
 TAG_DEMOTED = "kfp_mlflow.demoted"  # "true": never chosen as @champion again
 TAG_PRIMARY_METRIC = "kfp_mlflow.primary_metric"
 TAG_DIRECTION = "kfp_mlflow.direction"
+# + the champion's version number, on a challenger version: JSON of its head-to-head with that
+# champion on the challenger's test rows (kfp_mlflow.head_to_head.HeadToHead)
+TAG_HEAD_TO_HEAD_PREFIX = "kfp_mlflow.h2h.v"
 METRIC_PREFIX = "kfp_mlflow.metric."
 # Registered models: the last manual decision, sticky against automatic promotion.
 TAG_PINNED = "kfp_mlflow.pinned_champion"  # the version a person chose (rollback / promote)

@@ -93,6 +93,30 @@ def tracking_client(settings: Settings | None = None) -> MlflowClient:
 
 
 @contextmanager
+def tracking_uri_env(uri: str | None) -> Iterator[None]:
+    """MLflow's process-wide tracking and registry URI set to ``uri`` for the block, then put back.
+
+    Some MLflow APIs (``models:/`` resolution, ``mlflow.models.evaluate``) have no client
+    argument and read the process-wide URI; library code must not leave one behind
+    (``mlflow.set_tracking_uri`` would). ``None`` changes nothing.
+    """
+    import os
+
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    saved = {name: os.environ.get(name) for name in names}
+    if uri:
+        os.environ.update(dict.fromkeys(names, uri))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
 def mlflow_errors(action: str) -> Iterator[None]:
     """Turn MLflow's transport and REST errors into one TrackingError naming the server and the
     action. Requests are bounded (see ``Settings.tracking_request_timeout``), so this ends."""

@@ -74,6 +74,7 @@ def check_policy(values: dict[str, Any], task: str | None, custom: dict[str, Dir
                 [str(t) for t in thresholds],
                 min_improvement,
                 custom,
+                str(values.get("on_schema_change") or "block"),
             )
             return
         except ConfigError as error:

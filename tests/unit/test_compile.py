@@ -63,7 +63,7 @@ def test_parameters_are_small_and_hold_no_server_or_credentials(compiled):
     parameters = spec["root"]["inputDefinitions"]["parameters"]
     assert set(parameters) == {
         "data", "target", "task", "model_name", "candidates", "primary_metric",
-        "thresholds", "min_improvement", "seed", "test_size", "min_rows",
+        "thresholds", "min_improvement", "on_schema_change", "seed", "test_size", "min_rows",
     }  # fmt: skip
     defaults = yaml.safe_dump({k: v.get("defaultValue") for k, v in parameters.items()})
     assert len(defaults.encode()) < 10_000  # KFP's limit for all run parameters together

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from kfp_mlflow.contracts import Decision, EvaluationInfo
 from kfp_mlflow.evaluation import METRIC_DIRECTIONS, Direction
 from kfp_mlflow.exceptions import ContractError, DataError, GateError
+from kfp_mlflow.head_to_head import HeadToHead, HeldOutRows, challenge
 from kfp_mlflow.naming import check_model_name
 from kfp_mlflow.policy import DEFAULT_PRIMARY_METRIC, FALLBACK_METRIC, Policy
 from kfp_mlflow.promotion import CHAMPION, Promotion, promote, register_version, version_tags
@@ -73,6 +74,7 @@ def policy_for(
     primary_metric: str,
     thresholds: list[str],
     min_improvement: float,
+    on_schema_change: str = "block",
 ) -> Policy:
     """The policy for these evaluations: one task, custom metrics as they declared them."""
     if not evaluations:
@@ -89,12 +91,16 @@ def policy_for(
         for name, direction in evaluation.directions.items():
             if name not in METRIC_DIRECTIONS:
                 custom[name] = direction
-    policy = Policy.for_task(task, primary_metric, thresholds, min_improvement, custom)
+    policy = Policy.for_task(
+        task, primary_metric, thresholds, min_improvement, custom, on_schema_change
+    )
     if not primary_metric and not any(policy.metric in e.metrics for e in evaluations):
         # The default metric does not exist for these models (e.g. no class probabilities):
         # decide on the declared fallback, with its own default gate, and say so.
         fallback = FALLBACK_METRIC[task]
-        policy = Policy.for_task(task, fallback, thresholds or [], min_improvement, custom)
+        policy = Policy.for_task(
+            task, fallback, thresholds or [], min_improvement, custom, on_schema_change
+        )
         return replace(
             policy, note=f"{DEFAULT_PRIMARY_METRIC[task]} unavailable; decided on {fallback}"
         )
@@ -111,12 +117,19 @@ def run_register(
     min_improvement: float,
     decision_path: str,
     summary_path: str,
+    test_rows: HeldOutRows | None = None,
+    on_schema_change: str = "block",
     settings: Settings | None = None,
 ) -> RegisterResult:
-    """Register the winner (once per pipeline run) and move @champion only if it wins."""
+    """Register the winner (once per pipeline run) and move @champion only if it wins.
+
+    With ``test_rows`` (the split the candidates were evaluated on) the winner meets @champion
+    like for like: both scored on those rows (:mod:`kfp_mlflow.head_to_head`). Without them,
+    each version's score on its own test split decides, and the reason says so.
+    """
     settings = settings or get_settings()
     check_model_name(model_name)
-    policy = policy_for(evaluations, primary_metric, thresholds, min_improvement)
+    policy = policy_for(evaluations, primary_metric, thresholds, min_improvement, on_schema_change)
     run.log_params(
         {
             "model_name": model_name,
@@ -124,6 +137,7 @@ def run_register(
             "direction": policy.direction,
             "thresholds": ",".join(map(str, policy.thresholds)),
             "min_improvement": policy.min_improvement,
+            "on_schema_change": policy.on_schema_change,
         }
     )
     passing, rejected = rank(evaluations, policy)
@@ -143,7 +157,7 @@ def run_register(
             f"{name} {why}" for name, why in rejected.items()
         )
     else:
-        fields |= _register_and_promote(run, passing[0], policy, model_name, settings)
+        fields |= _register_and_promote(run, passing[0], policy, model_name, settings, test_rows)
     if policy.note:
         fields["reason"] = f"{policy.note}. {fields['reason']}"
     decision = Decision(**fields)
@@ -165,7 +179,12 @@ def run_register(
 
 
 def _register_and_promote(
-    run: TaskRun, winner: EvaluationInfo, policy: Policy, model_name: str, settings: Settings
+    run: TaskRun,
+    winner: EvaluationInfo,
+    policy: Policy,
+    model_name: str,
+    settings: Settings,
+    test_rows: HeldOutRows | None,
 ) -> dict[str, Any]:
     client, kfp = run.client, run.kfp
     lineage = {
@@ -201,10 +220,17 @@ def _register_and_promote(
             f"{policy.metric}={winner.metrics[policy.metric]:.6g}"
         ),
     )
+    registered = str(version.version)
+    rival = None
+    if test_rows is not None:
+        rival = challenge(
+            client, model_name, registered, policy, test_rows,
+            experiment_id=run.experiment_id, parent_run_id=run.run_id,
+        )  # fmt: skip
     try:
         outcome: Promotion = promote(
-            client, model_name, str(version.version), policy,
-            actor=f"KFP run {kfp.run_name or kfp.run_id}",
+            client, model_name, registered, policy,
+            actor=f"KFP run {kfp.run_name or kfp.run_id}", challenge=rival,
         )  # fmt: skip
     except Exception:
         if created:  # a version must not outlive the run that failed to decide on it
@@ -222,7 +248,18 @@ def _register_and_promote(
         "champion_version": outcome.champion_version,
         "previous_champion": outcome.previous_champion,
         "reason": outcome.reason,
+        "head_to_head": _head_to_head(client, model_name, registered, outcome.previous_champion),
     }
+
+
+def _head_to_head(
+    client: Any, name: str, version: str, champion: str | None
+) -> dict[str, Any] | None:
+    """The registered version's head-to-head with the final champion (or its last one)."""
+    with mlflow_errors(f"read v{version} of {name!r}"):
+        records = HeadToHead.records(client.get_model_version(name, version))
+    record = records.get(champion or "") or (records[max(records, key=int)] if records else None)
+    return None if record is None else asdict(record)
 
 
 def _delete_quietly(client: Any, name: str, version: str) -> None:

@@ -1,0 +1,102 @@
+"""Promotion's decision on head-to-head records: registry state in, target out (no server).
+
+The versions are MLflow's own ``ModelVersion`` entities with the tags promotion writes; the
+integration tests (tests/integration/test_like_for_like.py) produce the same records for real.
+"""
+
+from __future__ import annotations
+
+from mlflow.entities.model_registry import ModelVersion, ModelVersionTag
+
+from kfp_mlflow.head_to_head import HeadToHead
+from kfp_mlflow.policy import Policy
+from kfp_mlflow.promotion import _needs_challenge, _target, version_tags
+
+POLICY = Policy.for_task("regression")
+PROMOTE = Policy.for_task("regression", on_schema_change="promote")
+
+
+def _record(
+    against: str, verdict: str, ours: float = 1.0, theirs: float = 2.0, **extra
+) -> HeadToHead:  # type: ignore[no-untyped-def]
+    return HeadToHead(against, verdict, "rmse", ours, theirs, "digest", "detail", **extra)  # type: ignore[arg-type]
+
+
+def _version(number: int, rmse: float, *records: HeadToHead, **tags: str) -> ModelVersion:
+    values = version_tags({"rmse": rmse}, POLICY, gate_passed=True) | tags
+    values |= {record.tag: record.as_tag() for record in records}
+    return ModelVersion(
+        "m", str(number), 0, tags=[ModelVersionTag(k, v) for k, v in values.items()]
+    )
+
+
+def test_records_round_trip_and_foreign_tags_are_ignored():
+    record = _record("3", "won")
+    version = _version(5, 1.0, record, **{"kfp_mlflow.h2h.v9": "not json"})
+    assert HeadToHead.records(version) == {"3": record}
+    assert HeadToHead.of(version, "3") == record
+    assert HeadToHead.of(version, "9") is None
+
+
+def test_a_head_to_head_win_beats_a_better_own_split_score():
+    champion = _version(1, 1.0)  # a great score on its own, easy split
+    challenger = _version(2, 5.0, _record("1", "won", ours=3.0, theirs=4.0))
+    target, reason = _target([champion, challenger], champion, POLICY)
+    assert target is challenger
+    assert "rmse=3 vs v1 4" in reason and "same" in reason
+
+
+def test_a_lost_head_to_head_keeps_a_version_out_for_good():
+    champion = _version(1, 5.0)
+    loser = _version(2, 1.0, _record("1", "lost", ours=6.0, theirs=4.0))
+    assert _target([champion, loser], champion, POLICY)[0] is champion
+    # Even once the champion it lost to is gone from the picture.
+    newer = _version(3, 9.0, _record("1", "won"))
+    assert _target([champion, loser, newer], newer, POLICY)[0] is newer
+
+
+def test_a_stale_write_is_repaired_from_recorded_wins():
+    """v4 met v2 and v3 in a race and beat both; a promoter then wrote v3 back (stale). The
+    records alone say v4 beats v3, although v3's own-split score looks better."""
+    v2 = _version(2, 3.0)
+    v3 = _version(3, 1.0, _record("2", "won"))
+    v4 = _version(4, 9.0, _record("2", "won"), _record("3", "won"))
+    target, _ = _target([v2, v3, v4], v3, POLICY)
+    assert target is v4
+
+
+def test_beaten_versions_do_not_come_back_on_their_own_split_scores():
+    old = _version(1, 1.0)
+    new = _version(2, 9.0, _record("1", "won"))
+    assert _target([old, new], new, POLICY)[0] is new
+
+
+def test_schema_change_blocks_or_promotes_as_the_policy_recorded():
+    old = _version(1, 1.0)
+    blocked = _version(2, 9.0, _record("1", "incomparable", on_schema_change="block"))
+    assert _target([old, blocked], old, POLICY)[0] is old
+    allowed = _version(2, 9.0, _record("1", "incomparable", on_schema_change="promote"))
+    target, reason = _target([old, allowed], old, PROMOTE)
+    assert target is allowed and "on_schema_change=promote" in reason
+    # and the old champion does not win it back on its own-split score (no oscillation)
+    assert _target([old, allowed], allowed, PROMOTE)[0] is allowed
+
+
+def test_without_records_own_split_scores_decide_and_the_reason_says_so():
+    champion = _version(1, 5.0)
+    challenger = _version(2, 4.0)
+    target, reason = _target([champion, challenger], champion, POLICY)
+    assert target is challenger and "each on its own test split" in reason
+
+
+def test_a_promoter_challenges_each_new_incumbent_once_unless_it_lost():
+    incumbent = _version(1, 5.0)
+    fresh = _version(2, 4.0)
+    assert _needs_challenge([incumbent, fresh], "2", incumbent)
+    met = _version(2, 4.0, _record("1", "won"))
+    assert not _needs_challenge([incumbent, met], "2", incumbent)
+    moved = _version(3, 3.0)
+    assert _needs_challenge([incumbent, met, moved], "2", moved)
+    lost = _version(2, 4.0, _record("1", "lost"))
+    assert not _needs_challenge([incumbent, lost, moved], "2", moved)
+    assert not _needs_challenge([incumbent], "1", incumbent)
