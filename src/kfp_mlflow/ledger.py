@@ -1,7 +1,8 @@
 """Local runs' open MLflow runs, remembered on disk so that nothing stays RUNNING for ever.
 
 A local pipeline run registers its KFP run id here as soon as its first task reports, with the
-runner's process id, and removes it once its MLflow runs are closed. If the runner dies first
+runner's process id, and removes it once its MLflow runs are closed. A process that owns MLflow
+runs of its own (``predict --watch``) registers their ids instead. If the runner dies first
 (killed, machine rebooted) or the tracking server was down when it ended, the entry stays; the
 next kfp-mlflow command against that server — or ``kfp-mlflow runs reconcile`` — closes the runs
 of every entry whose process is provably gone. A live process's runs are never touched.
@@ -28,6 +29,8 @@ class Entry:
     experiment: str
     pid: int
     started: float
+    #: MLflow runs owned directly (not found by KFP run id), e.g. a ``predict --watch`` session.
+    run_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -40,10 +43,17 @@ def _folder(settings: Settings) -> Path:
     return settings.work_dir / FOLDER
 
 
-def remember(settings: Settings, kfp_run_id: str, tracking_uri: str, experiment: str) -> None:
+def remember(
+    settings: Settings,
+    kfp_run_id: str,
+    tracking_uri: str,
+    experiment: str,
+    run_ids: tuple[str, ...] = (),
+) -> None:
+    """Record that this process has runs open under ``kfp_run_id`` (or ``run_ids``)."""
     folder = _folder(settings)
     folder.mkdir(parents=True, exist_ok=True)
-    entry = Entry(kfp_run_id, tracking_uri, experiment, os.getpid(), time.time())
+    entry = Entry(kfp_run_id, tracking_uri, experiment, os.getpid(), time.time(), run_ids)
     (folder / f"{kfp_run_id}.json").write_text(json.dumps(asdict(entry)))
 
 
@@ -55,7 +65,9 @@ def entries(settings: Settings) -> list[Entry]:
     found = []
     for path in sorted(_folder(settings).glob("*.json")):
         try:
-            found.append(Entry(**json.loads(path.read_text())))
+            raw = json.loads(path.read_text())
+            raw["run_ids"] = tuple(raw.get("run_ids", ()))
+            found.append(Entry(**raw))
         except (OSError, ValueError, TypeError):
             continue
     return found
@@ -74,7 +86,7 @@ def alive(pid: int) -> bool:
 
 def reconcile(settings: Settings, tracking_uri: str) -> list[Reconciled]:
     """Close (FAILED) the open runs of every dead local run recorded for ``tracking_uri``."""
-    from kfp_mlflow.tracking import end_open_runs
+    from kfp_mlflow.tracking import end_open_runs, end_runs
 
     done = []
     for entry in entries(settings):
@@ -83,12 +95,12 @@ def reconcile(settings: Settings, tracking_uri: str) -> list[Reconciled]:
         scoped = settings.model_copy(
             update={"experiment_name": entry.experiment, "tracking_uri": tracking_uri}
         )
+        reason = f"reconciled: local process {entry.pid} ended without closing its runs"
         try:
-            closed = end_open_runs(
-                {entry.kfp_run_id},
-                "FAILED",
-                scoped,
-                reason=f"reconciled: local run process {entry.pid} ended without closing its runs",
+            closed = (
+                end_runs(set(entry.run_ids), "FAILED", scoped, reason=reason)
+                if entry.run_ids
+                else end_open_runs({entry.kfp_run_id}, "FAILED", scoped, reason=reason)
             )
         except TrackingError:
             continue  # the server is still unreachable: keep the entry for next time

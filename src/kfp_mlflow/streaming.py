@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from kfp_mlflow.exceptions import ConfigError, KfpMlflowError
+from kfp_mlflow.ledger import forget, reconcile, remember
 from kfp_mlflow.scoring import (
     DEFAULT_CHUNK_ROWS,
     LoadedModel,
@@ -184,7 +185,15 @@ class _Stream:
         self.output_dir, self.options, self.settings, self.say = output_dir, options, settings, say
         self.ledger = Ledger(output_dir / LEDGER_NAME)
         self.client = tracking_client(settings)
+        # A session killed outright (SIGKILL, OOM) cannot end its run: an earlier one's is
+        # closed now, and this one's is on record for the next command (or `runs reconcile`).
+        reconcile(settings, str(settings.tracking_uri))
         self.run_id = _open_run(self.client, settings, directory, options)
+        self.entry = f"predict-watch-{self.run_id}"
+        remember(
+            settings, self.entry, str(settings.tracking_uri), settings.experiment_name,
+            run_ids=(self.run_id,),
+        )  # fmt: skip
         self.current: tuple[ResolvedModel, LoadedModel] | None = None
         self.scored = self.trigger = 0
 
@@ -245,7 +254,8 @@ class _Stream:
             with mlflow_errors("end the watch run"):
                 self.client.set_terminated(self.run_id, status)
         except KfpMlflowError:
-            pass  # the scoring outcome stands; the run stays open on an unreachable server
+            return  # the scoring outcome stands; the ledger entry closes the run later
+        forget(self.settings, self.entry)
 
 
 def _entry(source: Path, stat: os.stat_result, status: str, **fields: Any) -> LedgerEntry:

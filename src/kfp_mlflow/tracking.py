@@ -453,6 +453,32 @@ def end_open_runs(
     return ended
 
 
+def end_runs(
+    run_ids: set[str], status: str, settings: Settings | None = None, reason: str = ""
+) -> set[str]:
+    """End as ``status`` those of ``run_ids`` still RUNNING (a deleted one is skipped); the ids
+    it ended."""
+    from mlflow.exceptions import MlflowException
+
+    client = tracking_client(settings or get_settings())
+    ended: set[str] = set()
+    with mlflow_errors("end open runs"):
+        for run_id in sorted(run_ids):
+            try:
+                run = client.get_run(run_id)
+            except MlflowException as error:
+                if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+                    continue
+                raise
+            if run.info.status != "RUNNING":
+                continue
+            if reason and TAG_ERROR not in run.data.tags:
+                client.set_tag(run_id, TAG_ERROR, reason)
+            client.set_terminated(run_id, status)
+            ended.add(run_id)
+    return ended
+
+
 def runs_of(kfp_run_ids: set[str], settings: Settings | None = None) -> list[Any]:
     """Every MLflow run (parent and children) tagged with one of these KFP run ids."""
     settings = settings or get_settings()

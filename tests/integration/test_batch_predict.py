@@ -247,6 +247,12 @@ def test_watch_scores_each_file_once_across_a_kill_and_a_champion_move(
             stream.kill()
     recorded = _ledger(killed_out)
     assert 2 <= len(recorded) < len(names), "killed too late to test a restart"
+    with trained.env():
+        watch_runs = client().search_runs(
+            [client().get_experiment_by_name(get_settings().experiment_name).experiment_id],
+            filter_string="tags.`kfp_mlflow.step` = 'predict-watch'",
+        )
+    killed_run = next(r for r in watch_runs if r.info.status == "RUNNING")  # SIGKILL: no cleanup
     # The two windows a kill can hit, made certain: the last predictions file was moved into
     # place but its ledger line never written, and a ledger line torn in the middle.
     lines = (killed_out / "_ledger.jsonl").read_text().splitlines(keepends=True)
@@ -257,6 +263,11 @@ def test_watch_scores_each_file_once_across_a_kill_and_a_champion_move(
         "--id-column", "customer_id", cwd=tmp_path,
     )  # fmt: skip
     assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+    with trained.env():
+        closed = client().get_run(killed_run.info.run_id)
+    # The restart closed the killed session's run, saying why.
+    assert closed.info.status == "FAILED"
+    assert "ended without closing its runs" in closed.data.tags["kfp_mlflow.error"]
     ledger = _ledger(killed_out)
     assert [entry["input"] for entry in ledger] == names  # each exactly once, in arrival order
     assert {entry["model_uri"] for entry in ledger} == {f"models:/{trained.model_name}/1"}
