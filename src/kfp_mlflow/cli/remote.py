@@ -222,6 +222,14 @@ def schedule_create(
     ] = 1,
     paused: Annotated[bool, typer.Option("--paused", help="Create it disabled.")] = False,
     package: Package = None,
+    pipeline: Annotated[
+        str | None,
+        typer.Option(
+            "--pipeline",
+            help="Schedule another pipeline: file.py:name or module:name "
+            "(e.g. kfp_mlflow.pipelines.batch_predict:build_batch_predict_pipeline).",
+        ),
+    ] = None,
     param: Params = None,
     experiment: Experiment = None,
     mlflow_experiment: MlflowExperiment = None,
@@ -248,6 +256,7 @@ def schedule_create(
         name=name,
         cron=cron,
         package=package,
+        pipeline=pipeline,
         params=list(param or []),
         experiment=experiment,
         max_concurrency=max_concurrency,

@@ -26,6 +26,7 @@ from kfp_mlflow.remote.versions import (
     name_filter,
 )
 from kfp_mlflow.settings import Settings, get_settings
+from kfp_mlflow.validation import check_arguments
 
 # KFP's API server refuses max_concurrency outside 1..10.
 MAX_CONCURRENCY_RANGE = (1, 10)
@@ -96,6 +97,7 @@ def create_schedule(
     name: str,
     cron: str,
     package: Path | None = None,
+    pipeline: Any = None,
     params: list[str] | dict[str, Any] | None = None,
     experiment: str | None = None,
     max_concurrency: int = 1,
@@ -105,7 +107,8 @@ def create_schedule(
     service_account: str | None = None,
     settings: Settings | None = None,
 ) -> ScheduleInfo:
-    """Create recurring run ``name`` (unique in its experiment) with catch-up off."""
+    """Create recurring run ``name`` (unique in its experiment) with catch-up off, of ``package``
+    or ``pipeline`` (a pipeline or a ``file.py:name`` reference; default: the training one)."""
     from kfp_server_api import (
         RecurringRunMode,
         V2beta1CronSchedule,
@@ -122,9 +125,14 @@ def create_schedule(
     kfp_cron = normalize_cron(cron)
     use_plugin = settings.kfp_mlflow_plugin if mlflow_plugin is None else mlflow_plugin
     with tempfile.TemporaryDirectory(prefix="kfp-mlflow-schedule-") as tmp:
-        pkg = load_package(package, settings, Path(tmp))
+        pkg = load_package(package, settings, Path(tmp), pipeline)
         arguments, plugins_input = mlflow_run_settings(
             pkg, pkg.parse_arguments(params or []), mlflow_experiment, use_plugin
+        )
+        # What submit checks, checked here too: a schedule fails every night otherwise.
+        check_arguments(
+            {**{k: v.get("defaultValue") for k, v in pkg.parameters.items()}, **arguments},
+            import_metrics=False,
         )
         session = session_for(connection, settings)
         kfp_experiment = ensure_experiment(session, experiment or settings.kfp_experiment)
