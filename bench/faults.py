@@ -17,7 +17,6 @@ Faulted and shared-server cases run in two lanes at once (2 cores: about 5 minut
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
 import signal
@@ -40,45 +39,14 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
-from kfp_mlflow.local_server import LocalMlflowServer
+# The fault tests' pipeline and server handle (run from the repository: python bench/faults.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.faults import PIPELINE, Server
 
 HANG_S = 150.0  # no verdict this long after the fault (or the start): a hang
 STEP_WAIT_S = 120.0  # how long a case waits for the step it faults to start
 PAUSE_S = 20.0
 
-# The user pipeline of the faulted cases (as tests/faults/conftest.py): a fan-out of tasks that
-# each sleep and upload through the server, or one task the kernel kills.
-PIPELINE = """
-import os, signal
-from kfp import dsl
-import kfp_mlflow
-
-@kfp_mlflow.component
-def work(item: int, seconds: float) -> None:
-    import time
-    import kfp_mlflow
-    time.sleep(seconds)
-    # An upload: goes through the server to its artifact store.
-    kfp_mlflow.current_run().log_dict({"item": item}, "done.json")
-
-@kfp_mlflow.component
-def oom() -> None:
-    import os, signal
-    hog = bytearray(300 * 1024 * 1024)  # resident: the peak the runner reports
-    hog[::4096] = b"x" * len(hog[::4096])
-    import time
-    time.sleep(3)  # as a real one grows before the kernel steps in
-    os.kill(os.getpid(), signal.SIGKILL)
-
-@dsl.pipeline(name="faults")
-def faults(items: list = [1, 2, 3, 4, 5, 6], seconds: float = 4.0, kill: bool = False) -> None:
-    with kfp_mlflow.exit_handler():
-        with dsl.If(kill == True):
-            oom()
-        with dsl.Else():
-            with dsl.ParallelFor(items) as item:
-                work(item=item, seconds=seconds)
-"""
 
 _print_lock = threading.Lock()
 
@@ -90,42 +58,6 @@ def say(text: str = "") -> None:
 
 
 # --- servers ------------------------------------------------------------------------------------
-
-
-class Server:
-    """A real `mlflow server` whose whole process group can be signalled, restartable in place."""
-
-    def __init__(self, directory: Path) -> None:
-        self.server = LocalMlflowServer(directory)
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    @property
-    def directory(self) -> Path:
-        return self.server.directory
-
-    def start(self) -> Server:
-        self.server.start()
-        return self
-
-    def signal(self, signum: int) -> None:
-        assert self.server.process is not None
-        os.killpg(self.server.process.pid, signum)
-
-    def kill(self) -> None:
-        self.signal(signal.SIGKILL)
-        assert self.server.process is not None
-        self.server.process.wait(timeout=10)
-        time.sleep(0.5)  # let the kernel release the port
-
-    def stop(self) -> None:
-        process = self.server.process
-        if process is not None and process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.signal(signal.SIGCONT)  # a paused server cannot stop
-        self.server.stop()
 
 
 # --- one case -----------------------------------------------------------------------------------

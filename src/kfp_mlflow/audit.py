@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from kfp_mlflow.tag_schema import TAG_AUDIT_MODEL
-from kfp_mlflow.tracking import mlflow_errors
+from kfp_mlflow.tracking import get_or_create_experiment, mlflow_errors
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -34,21 +34,6 @@ class Move:
     run_id: str
 
 
-def _experiment_id(client: MlflowClient) -> str:
-    from mlflow.exceptions import MlflowException
-
-    found = client.get_experiment_by_name(AUDIT_EXPERIMENT)
-    if found is not None:
-        return str(found.experiment_id)
-    try:
-        return str(client.create_experiment(AUDIT_EXPERIMENT))
-    except MlflowException:  # created meanwhile by a concurrent promoter
-        again = client.get_experiment_by_name(AUDIT_EXPERIMENT)
-        if again is None:
-            raise
-        return str(again.experiment_id)
-
-
 def record_move(
     client: MlflowClient,
     model: str,
@@ -64,7 +49,7 @@ def record_move(
 
     with mlflow_errors(f"record the move of @champion of {model!r} in the audit trail"):
         run = client.create_run(
-            _experiment_id(client),
+            get_or_create_experiment(client, AUDIT_EXPERIMENT),
             run_name=f"{model}: v{from_version or '-'} -> v{to_version}",
             tags={TAG_AUDIT_MODEL: model},
         )

@@ -156,18 +156,23 @@ def experiment_id_for(client: MlflowClient, name: str, settings: Settings) -> st
     if settings.injected_experiment_id:
         return settings.injected_experiment_id
     with mlflow_errors(f"open experiment {name!r}"):
-        experiment = client.get_experiment_by_name(name)
-        if experiment is not None:
-            return str(experiment.experiment_id)
-        from mlflow.exceptions import MlflowException
+        return get_or_create_experiment(client, name)
 
-        try:
-            return str(client.create_experiment(name))
-        except MlflowException:  # created meanwhile by a concurrent pipeline
-            experiment = client.get_experiment_by_name(name)
-            if experiment is None:
-                raise
-            return str(experiment.experiment_id)
+
+def get_or_create_experiment(client: MlflowClient, name: str) -> str:
+    """The id of experiment ``name``, created on first use; safe when two processes race."""
+    from mlflow.exceptions import MlflowException
+
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    try:
+        return str(client.create_experiment(name))
+    except MlflowException:  # created meanwhile by a concurrent process
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return str(experiment.experiment_id)
 
 
 def find_parent_runs(client: MlflowClient, experiment_id: str, kfp_run_id: str) -> list[Any]:

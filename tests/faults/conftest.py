@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,39 +12,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from kfp_mlflow.local_server import LocalMlflowServer
-
-PIPELINE = """
-import os, signal
-from kfp import dsl
-import kfp_mlflow
-
-@kfp_mlflow.component
-def work(item: int, seconds: float) -> None:
-    import time
-    import kfp_mlflow
-    time.sleep(seconds)
-    # An upload: goes through the server to its artifact store.
-    kfp_mlflow.current_run().log_dict({"item": item}, "done.json")
-
-@kfp_mlflow.component
-def oom() -> None:
-    import os, signal
-    hog = bytearray(300 * 1024 * 1024)  # resident: the peak the runner reports
-    hog[::4096] = b"x" * len(hog[::4096])
-    import time
-    time.sleep(3)  # as a real one grows before the kernel steps in
-    os.kill(os.getpid(), signal.SIGKILL)
-
-@dsl.pipeline(name="faults")
-def faults(items: list = [1, 2, 3, 4, 5, 6], seconds: float = 4.0, kill: bool = False) -> None:
-    with kfp_mlflow.exit_handler():
-        with dsl.If(kill == True):
-            oom()
-        with dsl.Else():
-            with dsl.ParallelFor(items) as item:
-                work(item=item, seconds=seconds)
-"""
+from tests.support.faults import PIPELINE, Server
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -56,41 +23,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)  # real servers: not in the fast tier
 
 
-class Server:
-    """A real server whose whole process group the test can signal, restartable in place."""
-
-    def __init__(self, directory: Path) -> None:
-        self.server = LocalMlflowServer(directory)
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def start(self) -> None:
-        self.server.start()
-
-    def signal(self, signum: int) -> None:
-        assert self.server.process is not None
-        os.killpg(self.server.process.pid, signum)
-
-    def kill(self) -> None:
-        self.signal(signal.SIGKILL)
-        assert self.server.process is not None
-        self.server.process.wait(timeout=10)
-        time.sleep(0.5)  # let the kernel release the port
-
-    def stop(self) -> None:
-        self.server.stop()
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     owned = Server(tmp_path / "mlflow")
     owned.start()
     yield owned
-    if owned.server.process is not None and owned.server.process.poll() is None:
-        owned.signal(signal.SIGCONT)
-    owned.stop()
+    owned.stop()  # resumes a paused one first
 
 
 @pytest.fixture

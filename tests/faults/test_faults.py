@@ -124,7 +124,7 @@ def test_reconcile_never_touches_a_live_pipeline(server, project):
     for run in dead:
         closed = client.get_run(run.info.run_id)
         assert closed.info.status == "FAILED"
-        assert "reconciled: local run process" in closed.data.tags["kfp_mlflow.error"]
+        assert "reconciled: local process" in closed.data.tags["kfp_mlflow.error"]
     # ...and an operator's reconcile while it runs leaves the live pipeline alone.
     reconciled = cli(project, env, "runs", "reconcile")
     assert reconciled.returncode == 0, reconciled.stderr

@@ -1,0 +1,82 @@
+"""What the fault tests and bench/faults.py share: the user pipeline they fault, and a real
+`mlflow server` whose whole process group can be signalled (killed, paused, resumed)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+
+from kfp_mlflow.local_server import LocalMlflowServer
+
+# A user pipeline: a fan-out of tasks that each sleep and upload through the server, or one
+# task the kernel kills.
+PIPELINE = """
+import os, signal
+from kfp import dsl
+import kfp_mlflow
+
+@kfp_mlflow.component
+def work(item: int, seconds: float) -> None:
+    import time
+    import kfp_mlflow
+    time.sleep(seconds)
+    # An upload: goes through the server to its artifact store.
+    kfp_mlflow.current_run().log_dict({"item": item}, "done.json")
+
+@kfp_mlflow.component
+def oom() -> None:
+    import os, signal
+    hog = bytearray(300 * 1024 * 1024)  # resident: the peak the runner reports
+    hog[::4096] = b"x" * len(hog[::4096])
+    import time
+    time.sleep(3)  # as a real one grows before the kernel steps in
+    os.kill(os.getpid(), signal.SIGKILL)
+
+@dsl.pipeline(name="faults")
+def faults(items: list = [1, 2, 3, 4, 5, 6], seconds: float = 4.0, kill: bool = False) -> None:
+    with kfp_mlflow.exit_handler():
+        with dsl.If(kill == True):
+            oom()
+        with dsl.Else():
+            with dsl.ParallelFor(items) as item:
+                work(item=item, seconds=seconds)
+"""
+
+
+class Server:
+    """A real `mlflow server` whose whole process group can be signalled, restartable in place."""
+
+    def __init__(self, directory: Path) -> None:
+        self.server = LocalMlflowServer(directory)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def directory(self) -> Path:
+        return self.server.directory
+
+    def start(self) -> Server:
+        self.server.start()
+        return self
+
+    def signal(self, signum: int) -> None:
+        assert self.server.process is not None
+        os.killpg(self.server.process.pid, signum)
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+        assert self.server.process is not None
+        self.server.process.wait(timeout=10)
+        time.sleep(0.5)  # let the kernel release the port
+
+    def stop(self) -> None:
+        process = self.server.process
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.signal(signal.SIGCONT)  # a paused server cannot stop
+        self.server.stop()
