@@ -4,7 +4,7 @@
                                           [--no-steps] [--no-pipeline]
 
 Generates the table reproducibly (seed 0: 12 float, 3 integer and 4 text columns plus a float
-target, some values missing) as Spark-style part files under a temporary directory, then:
+target; 1% of each float column missing, no target missing) as Spark-style part files under a temporary directory, then:
 
 1. *steps*: times each step of the data path in this process and prints seconds and peak RSS
    per step. Peak RSS is the kernel's high-water mark (VmHWM), reset before each step where the
@@ -42,16 +42,15 @@ def generate(directory: Path, rows: int, parts: int) -> Path:
     rng = np.random.default_rng(0)
     columns: dict[str, Any] = {}
     for index in range(12):
-        values = rng.normal(loc=index, scale=1 + index, size=rows)
-        values[rng.random(rows) < 0.01] = np.nan
-        columns[f"num_{index:02d}"] = values
+        columns[f"num_{index:02d}"] = rng.normal(loc=index, scale=1 + index, size=rows)
     for index, high in enumerate((10, 1_000, 100_000)):
         columns[f"int_{index}"] = rng.integers(0, high, size=rows)
     for index, cardinality in enumerate((5, 40, 300, 900)):
         vocabulary = np.array([f"c{index}_{value:04d}" for value in range(cardinality)])
         columns[f"cat_{index}"] = vocabulary[rng.integers(0, cardinality, size=rows)]
     # Learnable (the default quality gate asks r2 >= 0.1) and partly non-linear, so trees and
-    # linear models both have something to find.
+    # linear models both have something to find; computed before values go missing, so every
+    # row keeps its target and all of them reach the pipeline.
     columns["price"] = np.exp(
         0.3 * columns["num_00"]
         + 0.05 * columns["num_03"]
@@ -59,6 +58,8 @@ def generate(directory: Path, rows: int, parts: int) -> Path:
         + 0.2 * np.sin(columns["num_01"])
         + 0.25 * rng.normal(size=rows)
     )
+    for index in range(12):
+        columns[f"num_{index:02d}"][rng.random(rows) < 0.01] = np.nan
     table = pa.table(columns)
     out = directory / "table"
     out.mkdir(parents=True)

@@ -157,7 +157,7 @@ def score(
 
 
 #: Held-out rows permutation importance scores at most (a seeded sample above that).
-IMPORTANCE_ROWS = 20_000
+IMPORTANCE_ROWS = 10_000
 
 
 def feature_importance(

@@ -103,6 +103,10 @@ class Family(BaseModel):
     seed_param: str = "random_state"
     #: Bounds on fitting cost for large training sets (see :class:`RowCap`).
     row_caps: tuple[RowCap, ...] = ()
+    #: With ``onehot`` inputs, above this many training rows the encoded matrix may stay
+    #: sparse (scipy CSR, when under 30% non-zero), for estimators that take sparse input: a
+    #: dense one-hot copy of 800,000 rows peaked at 2.6 GB. None: always dense.
+    sparse_above_rows: int | None = None
     #: Inputs: ``onehot`` (impute, scale, one-hot: linear models), ``ordinal`` (impute, ordinal
     #: codes: tree ensembles, memory bounded by the number of columns), ``none`` (the family
     #: encodes its own inputs, e.g. a Spark ML pipeline), or ``module:function``, a factory
@@ -262,6 +266,9 @@ BUILTIN_FAMILIES: tuple[Family, ...] = (
         # Balanced class weights: on imbalanced data an unweighted model predicts the majority
         # class only (measured by bench/model_quality.py); roc_auc is unchanged or better.
         defaults={"classification": {"max_iter": 2000, "class_weight": "balanced"}},
+        # Ridge (then sparse_cg, not Cholesky) and logistic regression (lbfgs) fit sparse
+        # input to the same solution within their tolerance.
+        sparse_above_rows=100_000,
         trusted_types=_SKLEARN_TYPES,
         description="Ridge / logistic regression on standardised, one-hot encoded inputs",
     ),

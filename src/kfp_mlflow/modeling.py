@@ -275,7 +275,10 @@ def build_pipeline(family: Family, estimator: Any, features: pd.DataFrame) -> Pi
     if family.preprocessing == "none":
         return Pipeline([("model", estimator)])
     if family.preprocessing in _BUILTIN_ENCODINGS:
-        encode = _encoder(family.preprocessing, features)
+        limit = family.sparse_above_rows
+        encode = _encoder(
+            family.preprocessing, features, limit is not None and len(features) > limit
+        )
     else:
         encode = load_object(family.preprocessing, f"preprocessing of {family.name!r}")()
         if not hasattr(encode, "fit_transform"):
@@ -286,7 +289,7 @@ def build_pipeline(family: Family, estimator: Any, features: pd.DataFrame) -> Pi
     return Pipeline([("encode", encode), ("model", estimator)])
 
 
-def _encoder(kind: str, features: pd.DataFrame) -> Any:
+def _encoder(kind: str, features: pd.DataFrame, sparse: bool = False) -> Any:
     import numpy as np
     import pandas as pd
     from sklearn.compose import ColumnTransformer
@@ -312,7 +315,7 @@ def _encoder(kind: str, features: pd.DataFrame) -> Any:
             SimpleImputer(strategy="most_frequent"),
             OneHotEncoder(
                 handle_unknown="infrequent_if_exist",
-                sparse_output=False,
+                sparse_output=sparse,
                 max_categories=_MAX_ONEHOT,
             ),
         )

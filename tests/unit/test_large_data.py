@@ -6,13 +6,21 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse
 from pydantic import ValidationError
 from sklearn.dummy import DummyRegressor
+from sklearn.metrics import r2_score
 
 from kfp_mlflow import evaluation
 from kfp_mlflow.evaluation import feature_importance
 from kfp_mlflow.families import Family, RowCap, get_family
-from kfp_mlflow.modeling import Candidate, as_model_input, resolved_params, train_model
+from kfp_mlflow.modeling import (
+    Candidate,
+    as_model_input,
+    build_pipeline,
+    resolved_params,
+    train_model,
+)
 from kfp_mlflow.search_space import default_candidates
 
 FOREST_CAP = 50_000
@@ -120,3 +128,38 @@ def test_permutation_importance_scores_a_bounded_seeded_sample(monkeypatch, rows
     assert _RowCounter.largest == scored
     assert list(first.columns) == ["feature", "importance_mean", "importance_std"]
     assert first.equals(feature_importance(model, features, target, "regression"))
+
+
+def test_linear_one_hot_stays_sparse_on_large_data_with_the_same_fit():
+    assert get_family("linear").sparse_above_rows == 100_000
+    rng = np.random.default_rng(0)
+    rows = 400
+    features = as_model_input(
+        pd.DataFrame(
+            {
+                "x": rng.normal(size=rows),
+                "city": rng.choice([f"c{i}" for i in range(30)], size=rows),
+            }
+        )
+    )
+    labels = features["x"] * 2 + (features["city"] == "c3") * 3 + rng.normal(size=rows)
+    linear = get_family("linear")
+    estimator = {"alpha": 1.0}
+
+    def encoded(family: Family):
+        from sklearn.linear_model import Ridge
+
+        model = build_pipeline(family, Ridge(**estimator), features).fit(features, labels)
+        return model.named_steps["encode"].transform(features), model.predict(features)
+
+    dense, dense_predictions = encoded(linear)
+    sparse, sparse_predictions = encoded(linear.model_copy(update={"sparse_above_rows": 100}))
+    assert isinstance(dense, np.ndarray)
+    assert scipy.sparse.issparse(sparse)
+    np.testing.assert_allclose(sparse.toarray(), dense)
+    # Ridge solves sparse input iteratively (sparse_cg, tol 1e-4) instead of by Cholesky: the
+    # same fit within the solver's tolerance.
+    np.testing.assert_allclose(sparse_predictions, dense_predictions, atol=0.01 * labels.std())
+    assert r2_score(labels, sparse_predictions) == pytest.approx(
+        r2_score(labels, dense_predictions), abs=1e-4
+    )
