@@ -163,3 +163,21 @@ def test_linear_one_hot_stays_sparse_on_large_data_with_the_same_fit():
     assert r2_score(labels, sparse_predictions) == pytest.approx(
         r2_score(labels, dense_predictions), abs=1e-4
     )
+
+
+def test_the_dataset_schema_sample_keeps_every_column_optional_that_has_gaps():
+    from mlflow.types.utils import _infer_schema
+
+    from kfp_mlflow.steps.preprocess import _SCHEMA_ROWS, _schema_sample
+
+    rows = _SCHEMA_ROWS + 5_000
+    frame = pd.DataFrame(
+        {"x": np.arange(rows, dtype=float), "city": np.array(["oslo"] * rows, dtype=object)}
+    )
+    frame.loc[rows - 3, "x"] = np.nan  # the only gap, far past the first rows
+    frame.loc[rows - 1, "city"] = None
+    sample = _schema_sample(frame)
+    assert len(sample) == _SCHEMA_ROWS + 2
+    assert _infer_schema(sample).to_dict() == _infer_schema(frame).to_dict()
+    small = frame.head(100)
+    assert _schema_sample(small) is small
