@@ -186,9 +186,10 @@ def pipeline(path: Path, scratch: Path) -> bool:
     decision = result.decision
     outcome = f"winner {decision.winner}, promoted {decision.promoted}" if decision else "none"
     say(f"total wall time {result.seconds:.1f}s; decision: {outcome}")
-    for entry in decision.candidates if decision else []:
-        value = entry.get("metrics", {}).get(decision.metric) if decision else None
-        say(f"  {entry['candidate']:<38}{decision.metric if decision else ''} {value}")
+    if decision is not None:
+        for entry in decision.candidates:
+            value = entry.get("metrics", {}).get(decision.metric)
+            say(f"  {entry['candidate']:<38}{decision.metric} {value}")
     in_time = result.succeeded and result.seconds < TARGET_SECONDS
     in_memory = result.succeeded and max(worst, children_peak) < TARGET_RSS_MB
     verdict = "PASS" if in_time and in_memory else "FAIL"
