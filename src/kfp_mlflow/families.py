@@ -58,6 +58,33 @@ class ParamAlias(BaseModel):
         return 1.0 / float(value) if self.transform == "inverse" else value
 
 
+class RowCap(BaseModel):
+    """How a family stays tractable on large training sets, declared rather than branched on.
+
+    Above ``rows`` training rows, a candidate that leaves ``param`` unset gets it set so each
+    fit sees about ``rows`` rows: the fraction ``rows / n_rows`` (``fraction=True``, e.g. a
+    random forest's per-tree bootstrap sample ``max_samples``) or the count ``rows``. ``when``
+    lists parameter values the cap needs (``{"bootstrap": True}``: without bootstrap there is
+    no sample to cap); a candidate that sets one of them otherwise keeps the uncapped fit. The
+    train step logs the value it applied (``effective.<param>``), so a run says what it did.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    param: str
+    rows: int = Field(gt=0)
+    fraction: bool = True
+    when: dict[str, Any] = Field(default_factory=dict)
+
+    def value(self, params: dict[str, Any], n_rows: int) -> float | int | None:
+        """The value to set, or None when the cap does not apply to ``params`` at ``n_rows``."""
+        if n_rows <= self.rows or self.param in params:
+            return None
+        if any(name in params and params[name] != value for name, value in self.when.items()):
+            return None
+        return round(self.rows / n_rows, 6) if self.fraction else self.rows
+
+
 class Family(BaseModel):
     """One model family. Plain data: a plugin declares it, no subclassing needed."""
 
@@ -74,6 +101,12 @@ class Family(BaseModel):
     extra_params: tuple[str, ...] = ()
     #: The estimator parameter that takes the pipeline's seed, when the estimator has it.
     seed_param: str = "random_state"
+    #: Bounds on fitting cost for large training sets (see :class:`RowCap`).
+    row_caps: tuple[RowCap, ...] = ()
+    #: With ``onehot`` inputs, above this many training rows the encoded matrix may stay
+    #: sparse (scipy CSR, when under 30% non-zero), for estimators that take sparse input: a
+    #: dense one-hot copy of 800,000 rows peaked at 2.6 GB. None: always dense.
+    sparse_above_rows: int | None = None
     #: Inputs: ``onehot`` (impute, scale, one-hot: linear models), ``ordinal`` (impute, ordinal
     #: codes: tree ensembles, memory bounded by the number of columns), ``none`` (the family
     #: encodes its own inputs, e.g. a Spark ML pipeline), or ``module:function``, a factory
@@ -115,6 +148,16 @@ class Family(BaseModel):
             else:
                 resolved[name] = value
         return resolved
+
+    def large_data_params(self, params: dict[str, Any], n_rows: int) -> dict[str, Any]:
+        """What the family's row caps add to resolved ``params`` for ``n_rows`` training rows
+        (empty on small data and where the candidate chose the value itself)."""
+        applied: dict[str, Any] = {}
+        for cap in self.row_caps:
+            value = cap.value(params, n_rows)
+            if value is not None:
+                applied[cap.param] = value
+        return applied
 
     def check_installed(self) -> None:
         missing = [name for name in self.requirements if not _installed(name)]
@@ -223,6 +266,9 @@ BUILTIN_FAMILIES: tuple[Family, ...] = (
         # Balanced class weights: on imbalanced data an unweighted model predicts the majority
         # class only (measured by bench/model_quality.py); roc_auc is unchanged or better.
         defaults={"classification": {"max_iter": 2000, "class_weight": "balanced"}},
+        # Ridge (then sparse_cg, not Cholesky) and logistic regression (lbfgs) fit sparse
+        # input to the same solution within their tolerance.
+        sparse_above_rows=100_000,
         trusted_types=_SKLEARN_TYPES,
         description="Ridge / logistic regression on standardised, one-hot encoded inputs",
     ),
@@ -238,6 +284,10 @@ BUILTIN_FAMILIES: tuple[Family, ...] = (
             "classification": {"n_jobs": 1, "class_weight": "balanced_subsample"},
         },
         preprocessing="ordinal",
+        # Each tree fits on a bootstrap sample of at most 50,000 rows: past that, more rows
+        # per tree cost time linearly (200 trees on 800,000 rows ran over 10 minutes on one
+        # core) for little accuracy, as each tree still sees a different sample.
+        row_caps=(RowCap(param="max_samples", rows=50_000, when={"bootstrap": True}),),
         trusted_types=_SKLEARN_TYPES,
         description="scikit-learn random forest",
     ),

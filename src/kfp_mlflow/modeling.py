@@ -8,6 +8,7 @@ this module only follows the declarations.
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -101,9 +102,12 @@ def _restore_int(value: Any) -> Any:
     return value
 
 
-def resolved_params(candidate: Candidate, task: str, seed: int) -> dict[str, Any]:
+def resolved_params(
+    candidate: Candidate, task: str, seed: int, rows: int | None = None
+) -> dict[str, Any]:
     """What the estimator receives: aliases resolved, family defaults and the seed filled in,
-    every name checked against the estimator's own parameters."""
+    every name checked against the estimator's own parameters; with ``rows`` (the training
+    set's size), the family's large-data caps too (:meth:`Family.large_data_params`)."""
     family = candidate.spec
     params = family.resolve_params(candidate.params, task)
     accepted = family.get_backend().accepted_params(family, task)
@@ -117,6 +121,8 @@ def resolved_params(candidate: Candidate, task: str, seed: int) -> dict[str, Any
         )
     if family.seed_param in accepted:
         params.setdefault(family.seed_param, seed)
+    if rows is not None:
+        params.update(family.large_data_params(params, rows))
     return params
 
 
@@ -135,7 +141,8 @@ def check_candidate(candidate: Candidate, task: str, seed: int) -> None:
 def train_model(candidate: Candidate, task: str, seed: int, features: Any, labels: Any) -> Any:
     """The fitted model of ``candidate`` (whatever its backend), taking the raw columns."""
     family = candidate.spec
-    params = resolved_params(candidate, task, seed)
+    rows = len(labels) if isinstance(labels, Sized) else None
+    params = resolved_params(candidate, task, seed, rows=rows)
     return family.get_backend().train(family, candidate.name, params, task, seed, features, labels)
 
 
@@ -268,7 +275,10 @@ def build_pipeline(family: Family, estimator: Any, features: pd.DataFrame) -> Pi
     if family.preprocessing == "none":
         return Pipeline([("model", estimator)])
     if family.preprocessing in _BUILTIN_ENCODINGS:
-        encode = _encoder(family.preprocessing, features)
+        limit = family.sparse_above_rows
+        encode = _encoder(
+            family.preprocessing, features, limit is not None and len(features) > limit
+        )
     else:
         encode = load_object(family.preprocessing, f"preprocessing of {family.name!r}")()
         if not hasattr(encode, "fit_transform"):
@@ -279,7 +289,7 @@ def build_pipeline(family: Family, estimator: Any, features: pd.DataFrame) -> Pi
     return Pipeline([("encode", encode), ("model", estimator)])
 
 
-def _encoder(kind: str, features: pd.DataFrame) -> Any:
+def _encoder(kind: str, features: pd.DataFrame, sparse: bool = False) -> Any:
     import numpy as np
     import pandas as pd
     from sklearn.compose import ColumnTransformer
@@ -305,7 +315,7 @@ def _encoder(kind: str, features: pd.DataFrame) -> Any:
             SimpleImputer(strategy="most_frequent"),
             OneHotEncoder(
                 handle_unknown="infrequent_if_exist",
-                sparse_output=False,
+                sparse_output=sparse,
                 max_categories=_MAX_ONEHOT,
             ),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,19 +97,35 @@ def _log_dataset(run: TaskRun, frame: Any, uri: str, target: str, digest: str) -
     """Record the dataset as an MLflow dataset input, with its source and our content digest."""
     from mlflow.data.code_dataset_source import CodeDatasetSource
     from mlflow.data.pandas_dataset import from_pandas
-    from mlflow.entities import DatasetInput, InputTag
+    from mlflow.entities import Dataset, DatasetInput, InputTag
 
     # MLflow resolves local paths and s3:// itself; other schemes are described by their URI.
     source: Any = uri.replace("minio://", "s3://", 1)
     if urlparse(source).scheme not in ("", "file", "s3"):
         source = CodeDatasetSource(tags={"uri": uri})
-    dataset = from_pandas(frame, source=source, targets=target, name=uri.rsplit("/", 1)[-1])
+    # MLflow infers the schema value by value in Python and digests by mapping type() over
+    # every cell: 14 s at a million rows. The schema comes from a sample that keeps a missing
+    # value of every column that has one (so optional columns stay optional), the digest is
+    # our content digest (a prefix: MLflow stores at most 36 characters) and the profile counts
+    # every row.
+    sample = _schema_sample(frame)
+    entity = from_pandas(
+        sample, source=source, targets=target, name=uri.rsplit("/", 1)[-1], digest=digest[:32]
+    )._to_mlflow_entity()
+    entity = Dataset(
+        name=entity.name,
+        digest=entity.digest,
+        source_type=entity.source_type,
+        source=entity.source,
+        schema=entity.schema,
+        profile=json.dumps({"num_rows": len(frame), "num_elements": int(frame.size)}),
+    )
     with mlflow_errors("log the dataset input"):
         run.client.log_inputs(
             run.run_id,
             datasets=[
                 DatasetInput(
-                    dataset._to_mlflow_entity(),
+                    entity,
                     tags=[
                         InputTag("mlflow.data.context", "source"),
                         InputTag(INPUT_TAG_DIGEST, digest),
@@ -116,3 +133,16 @@ def _log_dataset(run: TaskRun, frame: Any, uri: str, target: str, digest: str) -
                 )
             ],
         )
+
+
+_SCHEMA_ROWS = 10_000
+
+
+def _schema_sample(frame: Any) -> Any:
+    """The first rows, plus the first row where each column with missing values has one."""
+    if len(frame) <= _SCHEMA_ROWS:
+        return frame
+    missing = frame.isna()
+    extra = [int(missing[c].to_numpy().argmax()) for c in frame.columns if missing[c].any()]
+    rows = sorted({*range(_SCHEMA_ROWS), *extra})
+    return frame.iloc[rows]

@@ -27,20 +27,26 @@ def run_train(
 
     spec = Candidate.parse(candidate)
     family = spec.spec
-    effective = resolved_params(spec, dataset.task, dataset.seed)
+    frame = pd.read_parquet(train_path)
+    chosen = resolved_params(spec, dataset.task, dataset.seed)
+    # What the family's large-data caps set (e.g. a forest's per-tree sample) is logged: the
+    # run says its fit was not quite the one the candidate alone describes.
+    capped = family.large_data_params(chosen, len(frame))
     run.log_params(
         {"candidate": spec.name, "family": spec.family, "seed": dataset.seed, "task": dataset.task}
         | {f"model.{k}": v for k, v in spec.params.items()}
+        | {f"effective.{k}": v for k, v in capped.items()}
     )
-    _record_candidate(run, spec, dataset, family.estimator_path(dataset.task), effective)
-    frame = pd.read_parquet(train_path)
-    features = as_model_input(frame.drop(columns=[dataset.target]))
-    labels = frame[dataset.target]
+    _record_candidate(run, spec, dataset, family.estimator_path(dataset.task), chosen | capped)
+    rows = len(frame)
+    labels = frame.pop(dataset.target)
     if dataset.task == "classification":
         labels = labels.astype(str)
+    features = as_model_input(frame)
+    del frame  # one copy of the rows in memory while fitting, not two
     started = time.perf_counter()
     fitted = train_model(spec, dataset.task, dataset.seed, features, labels)
-    run.log_metrics({"fit_seconds": time.perf_counter() - started, "train_rows": len(frame)})
+    run.log_metrics({"fit_seconds": time.perf_counter() - started, "train_rows": rows})
     save_model(spec, fitted, features, model.path)
     return publish_model(
         model,
