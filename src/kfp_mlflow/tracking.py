@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 
 # MLflow caps a tag value at 8,000 characters; an error message is cut well before.
 _MAX_TAG_CHARS = 4000
+# How long a task that created a parent run waits before reading back which parent is oldest:
+# longer than a create request takes to commit on a busy server.
+_PARENT_SETTLE_S = 1.0
 # KFP's final task states → MLflow run statuses.
 _FINAL_STATUS = {"SUCCEEDED": "FINISHED", "FAILED": "FAILED", "CANCELED": "KILLED"}
 
@@ -199,6 +202,11 @@ def open_parent_run(kfp: KfpContext, settings: Settings | None = None) -> str:
     Idempotent (a retried task reuses it) and safe when tasks start in parallel: MLflow has no
     unique constraint on tags, so a task that created a parent reads again, and if an older
     parent exists it deletes its own and joins that one. Every task agrees on the oldest.
+
+    "Oldest" is by the client-side start time, and a parallel task's create can become visible
+    after this one's, so the read-back waits :data:`_PARENT_SETTLE_S` first (found by the fault
+    tests: two first tasks each kept their own parent). :func:`close_parent_run` merges any
+    duplicate a slower server still let through.
     """
     settings = settings or get_settings()
     client = tracking_client(settings)
@@ -218,6 +226,7 @@ def open_parent_run(kfp: KfpContext, settings: Settings | None = None) -> str:
                 experiment_id, run_name=kfp.run_name or f"kfp-{kfp.run_id}", tags=tags
             ).info.run_id
         )
+        time.sleep(_PARENT_SETTLE_S)
         oldest = find_parent_run(client, experiment_id, kfp.run_id) or mine
         if oldest != mine:
             client.delete_run(mine)
@@ -502,6 +511,17 @@ def runs_of(kfp_run_ids: set[str], settings: Settings | None = None) -> list[Any
         ]
 
 
+def _merge_into(client: MlflowClient, experiment_id: str, duplicate: str, parent: str) -> None:
+    """Move the children of a duplicate parent run under ``parent`` and delete the duplicate."""
+    children = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{TAG_PARENT}` = '{duplicate}'", max_results=1000
+    )
+    for child in children:
+        client.set_tag(child.info.run_id, TAG_PARENT, parent)
+    client.set_terminated(duplicate, "FINISHED")
+    client.delete_run(duplicate)
+
+
 def close_parent_run(
     kfp_run_id: str,
     state: str,
@@ -520,9 +540,12 @@ def close_parent_run(
     experiment_id = experiment_id_for(client, settings.experiment_name, settings)
     status = _FINAL_STATUS.get(state.upper(), "FAILED")
     with mlflow_errors("close the pipeline's parent run"):
-        parent_run_id = find_parent_run(client, experiment_id, kfp_run_id)
-        if parent_run_id is None:
+        parents = find_parent_runs(client, experiment_id, kfp_run_id)
+        if not parents:
             return None
+        parent_run_id = str(parents[0].info.run_id)
+        for duplicate in parents[1:]:
+            _merge_into(client, experiment_id, str(duplicate.info.run_id), parent_run_id)
         stale = client.search_runs(
             [experiment_id],
             filter_string=f"tags.`{TAG_PARENT}` = '{parent_run_id}' and status = 'RUNNING'",
