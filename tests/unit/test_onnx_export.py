@@ -12,7 +12,6 @@ import pytest
 from kfp_mlflow.modeling import Candidate, train_model
 from kfp_mlflow.onnx_export import (
     REGRESSION_RELATIVE_TOLERANCE,
-    REGRESSION_TOLERANCE,
     _compare,
     convert,
     predict_onnx,
@@ -96,6 +95,6 @@ def test_the_tolerance_admits_float32_rounding_not_a_wrong_leaf() -> None:
     by 2.3e-4 (1.1-1.4e-6 relative, float32 sums in another order). A leaf of a late boosting
     round moves a prediction by ~1e-2 or more; that must still fail."""
     original = np.array([300.0, 25.0])
-    assert _compare("m", "regression", original, original + [2.3e-4, 0.0]).passed
-    assert not _compare("m", "regression", original, original + [1e-2, 0.0]).passed
-    assert not _compare("m", "regression", original, original + [0.0, 5e-4]).passed
+    assert _compare("m", "regression", original, original + np.array([2.3e-4, 0.0])).passed
+    assert not _compare("m", "regression", original, original + np.array([1e-2, 0.0])).passed
+    assert not _compare("m", "regression", original, original + np.array([0.0, 5e-4])).passed
