@@ -248,10 +248,12 @@ def _estimator_types(model: Any) -> set[type]:
     """Every class in the fitted model: pipeline steps, column transformers' parts and the
     estimators a meta-estimator wraps (xgboost's classifier sits in a OneVsRestClassifier)."""
     found: set[type] = set()
+    seen: set[int] = set()
 
     def visit(node: Any) -> None:
-        if node is None or isinstance(node, str) or type(node) in found:
+        if node is None or isinstance(node, str) or id(node) in seen:
             return
+        seen.add(id(node))
         found.add(type(node))
         children = [step[1] for step in getattr(node, "steps", [])]
         children += [part[1] for part in getattr(node, "transformers_", [])]

@@ -98,3 +98,15 @@ def test_the_tolerance_admits_float32_rounding_not_a_wrong_leaf() -> None:
     assert _compare("m", "regression", original, original + np.array([2.3e-4, 0.0])).passed
     assert not _compare("m", "regression", original, original + np.array([1e-2, 0.0])).passed
     assert not _compare("m", "regression", original, original + np.array([0.0, 5e-4])).passed
+
+
+def test_a_missing_family_converter_names_the_extra() -> None:
+    """A family whose converter's package is not installed: one line naming the extra, exit 2
+    (ConfigError), rather than 'cannot convert' (which would blame the model)."""
+    from kfp_mlflow.exceptions import ConfigError
+    from kfp_mlflow.onnx_export import _family_converter
+
+    with pytest.raises(ConfigError) as caught:
+        _family_converter("boost", "no_such_converter_pkg.convert:convert_boost")
+    assert "family 'boost' needs no_such_converter_pkg" in caught.value.message
+    assert caught.value.hint == "pip install 'kfp-mlflow[onnx]'"
