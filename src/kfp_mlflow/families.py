@@ -123,6 +123,11 @@ class Family(BaseModel):
     backend: str = "kfp_mlflow.modeling:SKLEARN"
     #: The extra that installs ``requirements`` (named in the error when they are missing).
     extra: str | None = None
+    #: ``module:function`` of an ONNX converter for the family's estimators, registered with
+    #: skl2onnx so the whole pipeline (encoding + estimator) converts into one graph (onnxmltools'
+    #: ``convert_xgboost``...); None when skl2onnx converts the estimator itself or cannot.
+    #: Needs the ``onnx`` extra; only ``kfp-mlflow export-onnx`` imports it.
+    onnx_converter: str | None = None
     description: str = ""
 
     def estimator_path(self, task: str) -> str:
@@ -319,6 +324,7 @@ BUILTIN_FAMILIES: tuple[Family, ...] = (
         ),
         requirements=("xgboost",),
         extra="xgboost",
+        onnx_converter="onnxmltools.convert.xgboost.operator_converters.XGBoost:convert_xgboost",
         description="XGBoost gradient boosting (scikit-learn API)",
     ),
     Family(
@@ -341,6 +347,7 @@ BUILTIN_FAMILIES: tuple[Family, ...] = (
         ),
         requirements=("lightgbm",),
         extra="lightgbm",
+        onnx_converter="onnxmltools.convert.lightgbm.operator_converters.LightGbm:convert_lightgbm",
         description="LightGBM gradient boosting (scikit-learn API)",
     ),
     _spark(

@@ -116,8 +116,9 @@ def export_onnx(
     alias: Alias = None,
     version: Version = None,
 ) -> None:
-    """Convert a scikit-learn version to ONNX (needs `pip install 'kfp-mlflow[onnx]'`), check it
-    predicts like the original on the test split, log both on the version's training run."""
+    """Convert a scikit-learn version (xgboost/lightgbm ones included) to ONNX (needs `pip
+    install 'kfp-mlflow[onnx]'`), check it predicts like the original on the test split, log
+    both on the version's training run."""
     from kfp_mlflow.onnx_export import export_onnx as export
     from kfp_mlflow.serving import resolve_version
 
