@@ -24,12 +24,13 @@ lets a promoter repair a stale alias write. :mod:`kfp_mlflow.promotion` decides 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from kfp_mlflow.tag_schema import TAG_HEAD_TO_HEAD_PREFIX, TAG_PARENT, TAG_RUN_NAME
-from kfp_mlflow.tracking import mlflow_errors, tracking_uri_env
+from kfp_mlflow.tracking import mlflow_errors, server_failed, tracking_uri_env
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -179,7 +180,10 @@ def compare(
             on_schema_change=policy.on_schema_change,
         )  # fmt: skip
 
-    missing = _missing_columns(client, name, champion, rows.features)
+    try:
+        missing = _missing_columns(client, name, champion, rows.features)
+    except _CannotScoreError as error:
+        return verdict("unmeasured", f"@champion v{champion} could not be scored here: {error}")
     if missing:
         return verdict(
             "incomparable",
@@ -191,8 +195,15 @@ def compare(
     try:
         theirs = _evaluate(client, name, champion, rows, experiment_id, parent_run_id, "champion")
     except _CannotScoreError as error:
-        return verdict("incomparable", f"@champion v{champion} cannot score the new rows: {error}")
-    ours = _evaluate(client, name, challenger, rows, experiment_id, parent_run_id, "challenger")
+        if error.schema:
+            return verdict(
+                "incomparable", f"@champion v{champion} cannot score the new rows: {error}"
+            )
+        return verdict("unmeasured", f"@champion v{champion} could not be scored here: {error}")
+    try:
+        ours = _evaluate(client, name, challenger, rows, experiment_id, parent_run_id, "challenger")
+    except _CannotScoreError as error:
+        return verdict("unmeasured", f"v{challenger} could not be scored here: {error}")
     if key not in ours.metrics or key not in theirs.metrics:
         return verdict(
             "unmeasured",
@@ -214,22 +225,58 @@ def compare(
 
 
 class _CannotScoreError(Exception):
-    """The model refused the rows (schema enforcement): not a tracking failure."""
+    """The model could not score the rows: its schema refused them (``schema``), or it could not
+    be loaded or run here (a flavor whose package is missing where register runs). Not a
+    tracking failure: those propagate."""
+
+    def __init__(self, message: str, schema: bool) -> None:
+        super().__init__(message)
+        self.schema = schema
 
 
 def _missing_columns(client: MlflowClient, name: str, version: str, features: Any) -> list[str]:
     from mlflow.models import get_model_info
 
-    with tracking_uri_env(client.tracking_uri), mlflow_errors(f"read v{version} of {name!r}"):
+    with tracking_uri_env(client.tracking_uri), _scoring(f"read v{version} of {name!r}"):
         signature = get_model_info(f"models:/{name}/{version}").signature
     if signature is None or signature.inputs is None or not signature.inputs.has_input_names():
         return []
     required = [
         spec.name
         for spec in signature.inputs.inputs
-        if spec.name is not None and not getattr(spec, "optional", False)
+        if spec.name is not None and getattr(spec, "required", True)
     ]
     return [column for column in required if column not in features.columns]
+
+
+@contextmanager
+def _scoring(action: str) -> Iterator[None]:
+    """A failing server or store propagates as a TrackingError; anything else this model does
+    (no such artifact, a flavor not installed here, a schema refusal) is a _CannotScoreError."""
+    from requests.exceptions import RequestException
+
+    from kfp_mlflow.exceptions import KfpMlflowError
+
+    try:
+        with mlflow_errors(action):
+            yield
+    except KfpMlflowError as error:
+        cause = error.__cause__
+        if cause is None or isinstance(cause, RequestException) or server_failed(cause):
+            raise
+        raise _cannot_score(cause) from cause
+    except Exception as error:
+        raise _cannot_score(error) from error
+
+
+def _cannot_score(error: BaseException) -> _CannotScoreError:
+    from mlflow.exceptions import MlflowException
+
+    lines = str(getattr(error, "message", error)).strip().splitlines()
+    first = f"{type(error).__name__}: {lines[0] if lines else ''}"[:300]
+    return _CannotScoreError(
+        first, schema=isinstance(error, MlflowException) and "schema" in first.lower()
+    )
 
 
 def _evaluate(
@@ -243,7 +290,6 @@ def _evaluate(
 ) -> Any:
     """``mlflow.models.evaluate`` of one version, in its own child run of the register run."""
     import mlflow
-    from mlflow.exceptions import MlflowException
 
     target = "__target__"
     data = rows.features.copy()
@@ -258,22 +304,17 @@ def _evaluate(
     # The run ends FINISHED, or FAILED when evaluate raises (start_run's own exit does both).
     with (
         tracking_uri_env(client.tracking_uri),
-        mlflow_errors(f"evaluate v{version} of {name!r} on the test rows"),
+        _scoring(f"evaluate v{version} of {name!r} on the test rows"),
         mlflow.start_run(run_id=run.info.run_id, nested=True),
     ):
-        try:
-            return mlflow.models.evaluate(  # type: ignore[no-untyped-call]
-                model=f"models:/{name}/{version}",
-                data=data,
-                targets=target,
-                model_type=model_type,
-                extra_metrics=extra,
-                evaluator_config={"log_model_explainability": False, "average": "macro"},
-            )
-        except MlflowException as error:
-            if role == "champion" and "schema" in str(error.message).lower():
-                raise _CannotScoreError(str(error.message).splitlines()[0][:300]) from error
-            raise
+        return mlflow.models.evaluate(  # type: ignore[no-untyped-call]
+            model=f"models:/{name}/{version}",
+            data=data,
+            targets=target,
+            model_type=model_type,
+            extra_metrics=extra,
+            evaluator_config={"log_model_explainability": False, "average": "macro"},
+        )
 
 
 def _f1_macro() -> Any:

@@ -130,11 +130,7 @@ def mlflow_errors(action: str) -> Iterator[None]:
     try:
         yield
     except MlflowException as error:
-        unreachable = any(
-            marker in error.message
-            for marker in ("Max retries exceeded", "Connection refused", "timed out", "500")
-        )
-        if unreachable:
+        if server_failed(error):
             raise TrackingError(
                 f"MLflow tracking server {server} failed while trying to {action}: "
                 f"{_first_line(error.message)}",
@@ -147,6 +143,16 @@ def mlflow_errors(action: str) -> Iterator[None]:
             f"{_first_line(str(error))}",
             hint="check MLFLOW_TRACKING_URI and that the server is up",
         ) from error
+
+
+def server_failed(error: BaseException) -> bool:
+    """Whether an MLflow client error means the server (or its artifact store) failed, as
+    opposed to refusing the request."""
+    message = str(getattr(error, "message", error))
+    return any(
+        marker in message
+        for marker in ("Max retries exceeded", "Connection refused", "timed out", "500")
+    )
 
 
 def _first_line(text: str, limit: int = 300) -> str:

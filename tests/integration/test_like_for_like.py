@@ -217,3 +217,30 @@ def test_racing_promoters_converge_on_the_best_on_the_same_rows(backend_server, 
         for quality in (1, 2):
             records = HeadToHead.records(mlflow.get_model_version(name, racers[quality]))
             assert records, f"q{quality} never met a champion"
+
+
+def test_a_champion_that_cannot_be_loaded_here_falls_back_and_says_so(tracked):
+    """E.g. a champion of a family whose package the register step's image lacks: the decision
+    falls back to own-split scores, with the reason, instead of failing the pipeline."""
+    from tests.integration.test_promotion_race import _logged_model
+
+    mlflow = client()
+    name = tracked["KFP_MLFLOW_MODEL_NAME"]
+    parent = open_parent_run(KfpContext(run_id="setup"), get_settings())
+    experiment_id = mlflow.get_run(parent).info.experiment_id
+    train_run, model_id = _logged_model(mlflow, tracked["MLFLOW_EXPERIMENT_NAME"])  # no files
+    empty, _ = register_version(
+        mlflow, name, registration_key="empty", source=f"models:/{model_id}", run_id=train_run,
+        model_id=model_id, description="",
+        tags=version_tags({"rmse": 50.0, "r2": 0.5}, POLICY, gate_passed=True),
+    )  # fmt: skip
+    assert promote(mlflow, name, str(empty.version), POLICY).promoted
+    good = _version(mlflow, experiment_id, name, "good", quality=3, claimed_rmse=5.0)
+    rival, _ = _challenge(mlflow, name, good)
+    outcome = promote(mlflow, name, good, POLICY, challenge=rival)
+
+    record = HeadToHead.of(mlflow.get_model_version(name, good), str(empty.version))
+    assert record is not None and record.verdict == "unmeasured"
+    assert "could not be scored here" in record.detail
+    assert outcome.promoted, outcome.reason
+    assert "could not be scored here" in outcome.reason
