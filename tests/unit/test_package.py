@@ -125,3 +125,15 @@ def test_readme_lists_every_setting():
         alias = field.validation_alias
         variables = alias.choices if alias is not None else [f"KFP_MLFLOW_{name.upper()}"]  # type: ignore[union-attr]
         assert any(f"`{variable}`" in readme for variable in variables), name
+
+
+def test_the_readme_test_command_is_what_ci_runs():
+    """CI proves the README's second command: same extras installed, same `pytest`."""
+    import re
+
+    ci = (ROOT / ".ci" / "run").read_text()
+    readme = (ROOT / "README.md").read_text()
+    installed = re.search(r"pip install .*-e '(\.\[[^\]]+\])'", ci)
+    assert installed, ".ci/run installs the package with its extras"
+    assert f"pip install -e '{installed.group(1)}' && pytest" in readme
+    assert re.search(r"(?m)^python -m pytest$", ci), ".ci/run runs plain pytest"
