@@ -11,6 +11,7 @@ chunks at MLflow's per-request limits): a step makes a handful of requests, not 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -145,13 +146,19 @@ def mlflow_errors(action: str) -> Iterator[None]:
         ) from error
 
 
+# An HTTP 5xx as MLflow's client and requests word it. A bare "500" would also match a port or
+# an id in a URL (127.0.0.1:45001): a refused request must not pass for a failed server.
+_SERVER_ERROR = re.compile(
+    r"(?:error code|status code|HTTP)[ :]*5\d\d\b|\b5\d\d (?:Server Error|error responses)\b"
+)
+
+
 def server_failed(error: BaseException) -> bool:
     """Whether an MLflow client error means the server (or its artifact store) failed, as
     opposed to refusing the request."""
     message = str(getattr(error, "message", error))
-    return any(
-        marker in message
-        for marker in ("Max retries exceeded", "Connection refused", "timed out", "500")
+    return bool(_SERVER_ERROR.search(message)) or any(
+        marker in message for marker in ("Max retries exceeded", "Connection refused", "timed out")
     )
 
 
