@@ -37,8 +37,7 @@ def main() -> None:
     import pandas as pd
     from mlflow import MlflowClient
     from mlflow.models import infer_signature
-    from sklearn.ensemble import HistGradientBoostingRegressor
-    from sklearn.linear_model import LinearRegression
+    from sklearn.linear_model import LinearRegression, Ridge
 
     from kfp_mlflow.head_to_head import HeldOutRows, compare
     from kfp_mlflow.local_server import LocalMlflowServer
@@ -58,7 +57,7 @@ def main() -> None:
             experiment_id = client.create_experiment("bench-h2h")
             versions = []
             for name, model in (
-                ("champion", HistGradientBoostingRegressor(random_state=0)),
+                ("champion", Ridge(alpha=1000.0)),
                 ("challenger", LinearRegression()),
             ):
                 model.fit(features[train], target[train])
