@@ -303,7 +303,9 @@ def promote(
             versions = _versions(client, name)
             manual = manual_choice(client, name)
             incumbent = _incumbent(versions, champion, manual)
-            if challenge is not None and _needs_challenge(versions, version, incumbent):
+            if challenge is not None and _needs_challenge(
+                versions, version, incumbent, policy, manual
+            ):
                 assert incumbent is not None
                 challenge(incumbent.version)
                 versions = _versions(client, name)
@@ -346,18 +348,17 @@ def _incumbent(
 
 
 def _needs_challenge(
-    versions: list[ModelVersion], version: str, incumbent: ModelVersion | None
+    versions: list[ModelVersion],
+    version: str,
+    incumbent: ModelVersion | None,
+    policy: Policy,
+    manual: ManualChoice,
 ) -> bool:
     """``version`` is still in the running and has not met this incumbent yet."""
     if incumbent is None or incumbent.version == version:
         return False
-    mine = next((v for v in versions if v.version == version), None)
-    if mine is None or mine.tags.get(TAG_GATE) != "passed":
-        return False
-    if mine.tags.get(TAG_DEMOTED, "").lower() == "true":
-        return False
-    records = HeadToHead.records(mine)
-    return incumbent.version not in records and not any(map(_out, records.values()))
+    mine = next((v for v in _eligible(versions, policy, manual) if v.version == version), None)
+    return mine is not None and incumbent.version not in HeadToHead.records(mine)
 
 
 def _why_not(

@@ -473,10 +473,7 @@ def end_open_runs(
                 ),
             )
             for run in open_runs:
-                if reason and TAG_ERROR not in run.data.tags:
-                    client.set_tag(run.info.run_id, TAG_ERROR, reason)
-                client.set_terminated(run.info.run_id, status)
-                ended.add(str(run.info.run_id))
+                ended.add(_end(client, run, status, reason))
     return ended
 
 
@@ -497,13 +494,17 @@ def end_runs(
                 if error.error_code == "RESOURCE_DOES_NOT_EXIST":
                     continue
                 raise
-            if run.info.status != "RUNNING":
-                continue
-            if reason and TAG_ERROR not in run.data.tags:
-                client.set_tag(run_id, TAG_ERROR, reason)
-            client.set_terminated(run_id, status)
-            ended.add(run_id)
+            if run.info.status == "RUNNING":
+                ended.add(_end(client, run, status, reason))
     return ended
+
+
+def _end(client: MlflowClient, run: Any, status: str, reason: str) -> str:
+    """End ``run`` as ``status``, recording ``reason`` unless it already says why it failed."""
+    if reason and TAG_ERROR not in run.data.tags:
+        client.set_tag(run.info.run_id, TAG_ERROR, reason)
+    client.set_terminated(run.info.run_id, status)
+    return str(run.info.run_id)
 
 
 def runs_of(kfp_run_ids: set[str], settings: Settings | None = None) -> list[Any]:

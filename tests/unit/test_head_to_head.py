@@ -10,10 +10,11 @@ from mlflow.entities.model_registry import ModelVersion, ModelVersionTag
 
 from kfp_mlflow.head_to_head import HeadToHead
 from kfp_mlflow.policy import Policy
-from kfp_mlflow.promotion import _needs_challenge, _target, version_tags
+from kfp_mlflow.promotion import ManualChoice, _needs_challenge, _target, version_tags
 
 POLICY = Policy.for_task("regression")
 PROMOTE = Policy.for_task("regression", on_schema_change="promote")
+NO_CHOICE = ManualChoice(None, 0)
 
 
 def _record(
@@ -92,11 +93,11 @@ def test_without_records_own_split_scores_decide_and_the_reason_says_so():
 def test_a_promoter_challenges_each_new_incumbent_once_unless_it_lost():
     incumbent = _version(1, 5.0)
     fresh = _version(2, 4.0)
-    assert _needs_challenge([incumbent, fresh], "2", incumbent)
+    assert _needs_challenge([incumbent, fresh], "2", incumbent, POLICY, NO_CHOICE)
     met = _version(2, 4.0, _record("1", "won"))
-    assert not _needs_challenge([incumbent, met], "2", incumbent)
+    assert not _needs_challenge([incumbent, met], "2", incumbent, POLICY, NO_CHOICE)
     moved = _version(3, 3.0)
-    assert _needs_challenge([incumbent, met, moved], "2", moved)
+    assert _needs_challenge([incumbent, met, moved], "2", moved, POLICY, NO_CHOICE)
     lost = _version(2, 4.0, _record("1", "lost"))
-    assert not _needs_challenge([incumbent, lost, moved], "2", moved)
-    assert not _needs_challenge([incumbent], "1", incumbent)
+    assert not _needs_challenge([incumbent, lost, moved], "2", moved, POLICY, NO_CHOICE)
+    assert not _needs_challenge([incumbent], "1", incumbent, POLICY, NO_CHOICE)

@@ -21,7 +21,7 @@ from kfp_mlflow.evaluation import (
     score,
 )
 from kfp_mlflow.exceptions import ContractError
-from kfp_mlflow.modeling import as_model_input
+from kfp_mlflow.head_to_head import HeldOutRows
 from kfp_mlflow.settings import Settings, get_settings
 from kfp_mlflow.tag_schema import TAG_CANDIDATE, TAG_DATASET_DIGEST, TAG_RUN_NAME, TAG_TRAIN_RUN_ID
 from kfp_mlflow.tracking import TaskRun, mlflow_errors, run_link
@@ -58,7 +58,6 @@ def run_evaluate(
 ) -> EvaluateResult:
     """Score the model on the test split. Writes the evaluation (JSON, for people), a Markdown
     report, the feature importance (CSV) and the plot (HTML embedding the PNG)."""
-    import pandas as pd
 
     settings = settings or get_settings()
     specs = tuple(MetricSpec.parse(raw) for raw in extra_metrics or [])
@@ -78,9 +77,8 @@ def run_evaluate(
     )
     run.log_params({"candidate": model.candidate, "task": dataset.task})
     scorer = load_scorer(model_dir)
-    frame = pd.read_parquet(test_path)
-    features = as_model_input(frame.drop(columns=[dataset.target]))
-    labels = frame[dataset.target]
+    rows = HeldOutRows.read(test_path, dataset)
+    features, labels = rows.features, rows.target
     scores = score(scorer, features, labels, dataset.task, specs)
     run.log_metrics(scores.metrics)
     _log_figures(
