@@ -78,6 +78,12 @@ def _rows() -> HeldOutRows:
     return HeldOutRows(features, target, "regression", digest="rows-seed7")
 
 
+def _experiment_id(mlflow) -> str:  # type: ignore[no-untyped-def]
+    """The tests' experiment, opened as a pipeline's first task opens it."""
+    parent = open_parent_run(KfpContext(run_id="setup"), get_settings())
+    return str(mlflow.get_run(parent).info.experiment_id)
+
+
 def _challenge(mlflow, name, version, policy=POLICY):  # type: ignore[no-untyped-def]
     parent = open_parent_run(KfpContext(run_id=f"register-{version}"), get_settings())
     experiment_id = mlflow.get_run(parent).info.experiment_id
@@ -89,8 +95,7 @@ def _challenge(mlflow, name, version, policy=POLICY):  # type: ignore[no-untyped
 def test_the_champion_is_rescored_on_the_challengers_rows(tracked):
     mlflow = client()
     name = tracked["KFP_MLFLOW_MODEL_NAME"]
-    parent = open_parent_run(KfpContext(run_id="setup"), get_settings())
-    experiment_id = mlflow.get_run(parent).info.experiment_id
+    experiment_id = _experiment_id(mlflow)
     # v1 learned nothing but scored 1.0 on its own (easy) split; v2 is good, scored 5.0 on its.
     weak = _version(mlflow, experiment_id, name, "weak", quality=0, claimed_rmse=1.0)
     assert promote(mlflow, name, weak, POLICY).promoted
@@ -123,8 +128,7 @@ def test_the_champion_is_rescored_on_the_challengers_rows(tracked):
 def test_a_challenger_that_only_looks_better_is_not_promoted(tracked):
     mlflow = client()
     name = tracked["KFP_MLFLOW_MODEL_NAME"]
-    parent = open_parent_run(KfpContext(run_id="setup"), get_settings())
-    experiment_id = mlflow.get_run(parent).info.experiment_id
+    experiment_id = _experiment_id(mlflow)
     good = _version(mlflow, experiment_id, name, "good", quality=3, claimed_rmse=5.0)
     assert promote(mlflow, name, good, POLICY).promoted
     # Its own split made it look five times better than the champion; on the same rows it is not.
@@ -146,8 +150,7 @@ def test_a_schema_change_is_decided_by_the_declared_policy(tracked, on_schema_ch
     mlflow = client()
     name = tracked["KFP_MLFLOW_MODEL_NAME"]
     policy = Policy.for_task("regression", on_schema_change=on_schema_change)
-    parent = open_parent_run(KfpContext(run_id="setup"), get_settings())
-    experiment_id = mlflow.get_run(parent).info.experiment_id
+    experiment_id = _experiment_id(mlflow)
     old = _version(mlflow, experiment_id, name, "old", 3, 5.0, extra_column=True)
     assert promote(mlflow, name, old, policy).promoted
     new = _version(mlflow, experiment_id, name, "new", quality=2, claimed_rmse=9.0)
@@ -183,8 +186,7 @@ def test_racing_promoters_converge_on_the_best_on_the_same_rows(backend_server, 
     with tracked_environment(backend_server, tmp_path / "work") as environment:
         mlflow = client()
         name = environment["KFP_MLFLOW_MODEL_NAME"]
-        parent = open_parent_run(KfpContext(run_id="setup"), get_settings())
-        experiment_id = mlflow.get_run(parent).info.experiment_id
+        experiment_id = _experiment_id(mlflow)
         incumbent = _version(mlflow, experiment_id, name, "incumbent", 0, claimed_rmse=0.5)
         assert promote(mlflow, name, incumbent, POLICY).promoted
         # quality 3 is the best on any rows; its claimed rmse is the worst.
@@ -226,8 +228,7 @@ def test_a_champion_that_cannot_be_loaded_here_falls_back_and_says_so(tracked):
 
     mlflow = client()
     name = tracked["KFP_MLFLOW_MODEL_NAME"]
-    parent = open_parent_run(KfpContext(run_id="setup"), get_settings())
-    experiment_id = mlflow.get_run(parent).info.experiment_id
+    experiment_id = _experiment_id(mlflow)
     train_run, model_id = _logged_model(mlflow, tracked["MLFLOW_EXPERIMENT_NAME"])  # no files
     empty, _ = register_version(
         mlflow, name, registration_key="empty", source=f"models:/{model_id}", run_id=train_run,

@@ -31,6 +31,7 @@ from kfp_mlflow.onnx_export import (
 )
 from kfp_mlflow.settings import Settings, get_settings
 from kfp_mlflow.tracking import tracking_client
+from tests.integration.test_serving import export_onnx_line
 
 
 @pytest.fixture
@@ -119,23 +120,13 @@ def test_a_booster_version_exports_with_parity_on_its_run(server, tmp_path, fami
 def test_a_spark_version_says_it_cannot_be_exported_in_one_line(server, tmp_path):
     """A Spark ML pipeline (mlflow.spark flavor) has no ONNX path here: the command says so in
     one line, exits 0 and logs nothing on the run."""
-    from typer.testing import CliRunner
-
-    from kfp_mlflow.cli import app
-
     settings = server["settings"]
     name = f"{server['names']['KFP_MLFLOW_MODEL_NAME']}-spark"
     test = _register(settings, name, "spark_linear", "regression", {})
     test.to_parquet(tmp_path / "test.parquet")
 
-    outcome = CliRunner().invoke(
-        app,
-        ["export-onnx", "--model-name", name, "--version", "1",
-         "--test-data", str(tmp_path / "test.parquet")],
-    )  # fmt: skip
+    line = export_onnx_line(name, tmp_path / "test.parquet")
 
-    assert outcome.exit_code == 0, outcome.output
-    (line,) = outcome.output.strip().splitlines()
     assert f"models:/{name}/1" in line
     assert "not exported:" in line and "has no scikit-learn flavor (saved as spark)" in line
     client = tracking_client(settings)

@@ -210,9 +210,7 @@ def test_a_family_skl2onnx_cannot_convert_says_so(tracking, tmp_path):
     from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import Ridge
     from sklearn.pipeline import Pipeline
-    from typer.testing import CliRunner
 
-    from kfp_mlflow.cli import app
     from kfp_mlflow.features import datetime_features
 
     frame = pd.DataFrame(
@@ -233,13 +231,22 @@ def test_a_family_skl2onnx_cannot_convert_says_so(tracking, tmp_path):
             model, name="model", serialization_format="cloudpickle", registered_model_name=name
         )
     frame.to_parquet(tmp_path / "test.parquet")
-    outcome = CliRunner().invoke(
-        app,
-        ["export-onnx", "--model-name", name, "--version", "1",
-         "--test-data", str(tmp_path / "test.parquet")],
-    )  # fmt: skip
-    assert outcome.exit_code == 0, outcome.output
-    (line,) = outcome.output.strip().splitlines()
+    line = export_onnx_line(name, tmp_path / "test.parquet")
     assert f"models:/{name}/1" in line
     assert "not exported: skl2onnx cannot convert" in line
     assert "DatetimeFeatures" in line
+
+
+def export_onnx_line(name: str, test_data: Path) -> str:
+    """`kfp-mlflow export-onnx` of version 1 through the CLI: exit 0 and its one line."""
+    from typer.testing import CliRunner
+
+    from kfp_mlflow.cli import app
+
+    outcome = CliRunner().invoke(
+        app,
+        ["export-onnx", "--model-name", name, "--version", "1", "--test-data", str(test_data)],
+    )
+    assert outcome.exit_code == 0, outcome.output
+    (line,) = outcome.output.strip().splitlines()
+    return str(line)
