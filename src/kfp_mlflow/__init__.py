@@ -15,6 +15,7 @@ _EXPORTS = {
     # Building pipelines of your own
     "component": "kfp_mlflow.factory",
     "exit_handler": "kfp_mlflow.factory",
+    "set_timeout": "kfp_mlflow.factory",
     "TrackedComponent": "kfp_mlflow.factory",
     "current_run": "kfp_mlflow.tracking",
     "current_kfp": "kfp_mlflow.tracking",
@@ -93,6 +94,7 @@ __all__ = [
     "publish_model",
     "register",
     "run_local",
+    "set_timeout",
     "train",
 ]
 

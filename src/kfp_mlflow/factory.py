@@ -25,6 +25,7 @@ kfp; ``install_kfp_package`` is off because the image already has kfp.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +35,8 @@ from kfp.dsl.python_component import PythonComponent
 
 from kfp_mlflow.executor import IDENTITY_INPUTS, STEP_ARG, UNTRACKED_ARG
 
+# The variable by which a task's own deadline reaches the local runtime (Settings.task_timeout).
+TIMEOUT_ENV = "KFP_MLFLOW_TASK_TIMEOUT"
 _KFP_EXECUTOR = "kfp.dsl.executor_main"
 _OUR_EXECUTOR = "kfp_mlflow.executor"
 
@@ -53,13 +56,36 @@ _PLACEHOLDERS = dict(
 class TrackedComponent(PythonComponent):  # type: ignore[misc]
     """A lightweight component whose tasks are tracked in MLflow (see the module docstring)."""
 
+    #: Seconds each of its tasks may run (``component(timeout=...)``); None: the run's default.
+    timeout: float | None = None
+
     def __call__(self, *args: Any, **kwargs: Any) -> dsl.PipelineTask:
         from kfp_mlflow.components.platform import configure_task
 
         for name, placeholder in _PLACEHOLDERS.items():
             kwargs.setdefault(name, placeholder)
         task: dsl.PipelineTask = super().__call__(*args, **kwargs)
+        if self.timeout is not None:
+            set_timeout(task, self.timeout)
         return configure_task(task)
+
+
+def set_timeout(task: dsl.PipelineTask, seconds: float) -> dsl.PipelineTask:
+    """Give ``task`` a deadline of its own, which wins over the run-wide ``--task-timeout``.
+
+    On a cluster it is the pod's ``activeDeadlineSeconds`` (``kfp.kubernetes.set_timeout``);
+    locally the supervisor ends the task's process group when it passes (SIGTERM, then SIGKILL),
+    and the run fails with ``step <name> timed out after <N>s`` (exit 11).
+    """
+    from kfp import kubernetes
+
+    from kfp_mlflow.exceptions import ConfigError
+
+    if not seconds > 0:
+        raise ConfigError(f"set_timeout: {seconds!r} is not a positive number of seconds")
+    kubernetes.set_timeout(task, math.ceil(seconds))
+    task.set_env_variable(TIMEOUT_ENV, f"{seconds:g}")
+    return task
 
 
 def component(
@@ -69,12 +95,14 @@ def component(
     step: str | None = None,
     packages_to_install: list[str] | None = None,
     track: bool = True,
+    timeout: float | None = None,
 ) -> Any:
     """Turn ``func`` into a tracked KFP component (usable bare or with arguments).
 
     ``step`` names the step in MLflow (``kfp_mlflow.step`` tag, default: the function's name);
     ``track=False`` keeps the identity inputs and cluster settings but opens no MLflow run (the
-    exit handler uses it).
+    exit handler uses it); ``timeout`` gives each of its tasks a deadline of its own (seconds,
+    see :func:`set_timeout`; default: the run's ``--task-timeout``).
     """
     if func is None:
         return lambda f: component(
@@ -83,6 +111,7 @@ def component(
             step=step,
             packages_to_install=packages_to_install,
             track=track,
+            timeout=timeout,
         )
     from kfp_mlflow.exceptions import ConfigError
     from kfp_mlflow.settings import get_settings
@@ -103,7 +132,9 @@ def component(
     _reroute_executor(spec, step or func.__name__, track)
     for name in IDENTITY_INPUTS:
         spec.inputs = {**(spec.inputs or {}), name: structures.InputSpec(type="String")}
-    return TrackedComponent(component_spec=spec, python_func=func)
+    tracked = TrackedComponent(component_spec=spec, python_func=func)
+    tracked.timeout = timeout
+    return tracked
 
 
 def _reroute_executor(spec: structures.ComponentSpec, step: str, track: bool) -> None:

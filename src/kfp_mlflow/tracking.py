@@ -349,6 +349,11 @@ def current_kfp() -> KfpContext:
     return _IDENTITY[-1]
 
 
+def active_task_run() -> TaskRun | None:
+    """The task run being executed, or None outside a task (no error: for plugins)."""
+    return _ACTIVE[-1] if _ACTIVE else None
+
+
 def current_run() -> TaskRun:
     """The MLflow run of the task being executed (inside a ``kfp_mlflow.component`` task)."""
     if not _ACTIVE:
@@ -466,13 +471,7 @@ def end_open_runs(
         if experiment is None:
             return ended
         for kfp_run_id in sorted(kfp_run_ids):
-            open_runs = client.search_runs(
-                [experiment.experiment_id],
-                filter_string=(
-                    f"attributes.status = 'RUNNING' and tags.`{TAG_KFP_RUN_ID}` = '{kfp_run_id}'"
-                ),
-            )
-            for run in open_runs:
+            for run in _open_runs_of(client, str(experiment.experiment_id), kfp_run_id):
                 ended.add(_end(client, run, status, reason))
     return ended
 
@@ -536,6 +535,27 @@ def _merge_into(client: MlflowClient, experiment_id: str, duplicate: str, parent
     client.delete_run(duplicate)
 
 
+def _open_runs_of(client: MlflowClient, experiment_id: str, kfp_run_id: str) -> list[Any]:
+    """Every RUNNING run of KFP run ``kfp_run_id``: those tagged with it, and those under one
+    of them at any depth (runs a step opened without the tag, e.g. through the client API) —
+    as KFP's own MLflow plugin closes them, recursively. Two searches, whatever the depth."""
+    tagged = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{TAG_KFP_RUN_ID}` = '{kfp_run_id}'", max_results=1000
+    )
+    running = client.search_runs(
+        [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000
+    )
+    ours = {str(run.info.run_id) for run in tagged}
+    parent_of = {str(run.info.run_id): run.data.tags.get(TAG_PARENT) for run in [*tagged, *running]}
+
+    def belongs(run_id: str | None, depth: int = 0) -> bool:
+        if run_id is None or depth > 20:
+            return False
+        return run_id in ours or belongs(parent_of.get(run_id), depth + 1)
+
+    return [run for run in running if belongs(str(run.info.run_id))]
+
+
 def close_parent_run(
     kfp_run_id: str,
     state: str,
@@ -560,12 +580,11 @@ def close_parent_run(
         parent_run_id = str(parents[0].info.run_id)
         for duplicate in parents[1:]:
             _merge_into(client, experiment_id, str(duplicate.info.run_id), parent_run_id)
-        stale = client.search_runs(
-            [experiment_id],
-            filter_string=f"tags.`{TAG_PARENT}` = '{parent_run_id}' and status = 'RUNNING'",
-        )
-        for child in stale:
-            client.set_terminated(child.info.run_id, "KILLED" if status == "KILLED" else "FAILED")
+        for child in _open_runs_of(client, experiment_id, kfp_run_id):
+            if str(child.info.run_id) != parent_run_id:
+                client.set_terminated(
+                    child.info.run_id, "KILLED" if status == "KILLED" else "FAILED"
+                )
         parent = client.get_run(parent_run_id)
         if parent.info.status != "RUNNING":  # a failing step (or an earlier close) ended it
             if TAG_FINAL_STATE not in parent.data.tags:

@@ -57,6 +57,7 @@ def test_public_api_is_pinned():
         "publish_model",
         "register",
         "run_local",
+        "set_timeout",
         "train",
     ]
     assert set(kfp_mlflow.__all__) == {"__version__", *kfp_mlflow._EXPORTS, *kfp_mlflow._COMPONENTS}
