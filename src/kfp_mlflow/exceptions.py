@@ -77,8 +77,10 @@ class KfpApiError(KfpMlflowError):
 class StepTimedOutError(StepFailedError):
     """A step ran past its deadline (``--task-timeout`` / its component's timeout) and was ended."""
 
+    EXIT_CODE = 11
+
     def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint, exit_code=11)
+        super().__init__(message, hint=hint, exit_code=self.EXIT_CODE)
 
 
 class InterruptedRunError(PipelineRunError):

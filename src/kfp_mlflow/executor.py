@@ -53,8 +53,9 @@ _METRICS_SCHEMA = "system.Metrics"
 _EPHEMERAL_MODULE = "ephemeral_component.py"
 
 
-class TaskSignalled(BaseException):
-    """The task was told to end (SIGTERM, SIGHUP: by a person, the runner or kfp.local)."""
+class TaskSignalled(KeyboardInterrupt):
+    """The task was told to end (SIGTERM, SIGHUP: by a person, the runner or kfp.local): an
+    interrupt, so its runs end KILLED."""
 
     def __init__(self, signum: int) -> None:
         self.signum = signum
@@ -67,10 +68,6 @@ class TaskTimedOut(BaseException):
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         super().__init__(f"timed out after {seconds:g}s")
-
-
-# Exit statuses of a task that did not end by an error of its own.
-EXIT_TIMED_OUT = 124  # as coreutils' timeout(1)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -158,12 +155,14 @@ def execute(args: argparse.Namespace) -> int:
 
 
 def _verdict(error: BaseException, ours: type[Any]) -> tuple[int, str, str | None]:
-    """Exit code, one-line message and hint for how the task ended."""
+    """The CLI's exit code, a one-line message and a hint for how the task ended."""
+    from kfp_mlflow.exceptions import StepTimedOutError
+
     if isinstance(error, TaskTimedOut):
         hint = "raise the step's timeout (--task-timeout, KFP_MLFLOW_TASK_TIMEOUT) if it needs it"
-        return EXIT_TIMED_OUT, str(error), hint
+        return StepTimedOutError.EXIT_CODE, str(error), hint
     if isinstance(error, TaskSignalled):
-        return 128 + error.signum, str(error), None
+        return 6, str(error), None
     if isinstance(error, KeyboardInterrupt):
         return 130, "interrupted (SIGINT)", None
     if isinstance(error, ours):

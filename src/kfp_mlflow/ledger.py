@@ -82,14 +82,22 @@ def entries(settings: Settings) -> list[Entry]:
 
 
 def alive(pid: int) -> bool:
-    """Whether process ``pid`` still exists (this machine's ledger: same process namespace)."""
+    """Whether process ``pid`` still runs (this machine's ledger: same process namespace).
+
+    A zombie is dead: a killed runner's children are reparented to a PID 1 that may never reap
+    them, and ``kill(pid, 0)`` still succeeds on an unreaped process.
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc here: trust kill(0)
+    return state != "Z"
 
 
 def reconcile(settings: Settings, tracking_uri: str) -> list[Reconciled]:

@@ -54,9 +54,8 @@ _DRIVER_GRACE_S = GRACE_S + 10.0
 # Docker runs have no supervisor: a container's task past its deadline by this much is ended
 # by the runner (the task's own alarm normally ends it first).
 _DOCKER_OVERDUE_S = 15.0
-# Exit statuses of the executor that are not a step's own failure.
-_EXIT_TIMED_OUT = 124
-_EXIT_REFUSED = 75  # the supervisor refused a task because the run was stopping
+# The supervisor refused a task because the run was stopping.
+_EXIT_REFUSED = 75
 C = TypeVar("C", bound=Contract)
 
 
@@ -576,7 +575,7 @@ def _failure(
     fact = facts.get(record.pid)
     timeout = (fact.timeout if fact else None) or record.timeout
     timed_out = (fact is not None and fact.timed_out) or (
-        record.error is not None and record.error.exit_code == _EXIT_TIMED_OUT
+        record.error is not None and record.error.exit_code == StepTimedOutError.EXIT_CODE
     )
     if not timed_out and fact is None and record.state == RUNNING and timeout:
         timed_out = time.time() - record.started > timeout  # a Docker task past its deadline
@@ -614,7 +613,7 @@ def _died(label: str, fact: ExitFacts | None, seconds: float, hint: str) -> Step
         )
         cause = f"was killed by SIGKILL ({evidence})"
     else:
-        cause = f"was ended by {fact.signal_name}, sent from outside kfp-mlflow"
+        cause = f"was ended by {fact.signal_name}"
     return StepFailedError(f"step {label} {cause} after {seconds:.1f}s{memory}", hint=hint)
 
 

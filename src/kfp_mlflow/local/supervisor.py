@@ -47,6 +47,9 @@ SOCKET_ENV = "KFP_MLFLOW_SUPERVISOR"
 EXITS_FOLDER = "exits"
 # Seconds between SIGTERM and SIGKILL when a task must end (deadline, stop, runner gone).
 GRACE_S = 5.0
+# The task's own alarm ends it at its deadline, cleanly (runs FAILED, record written); the
+# supervisor steps in this much later, for a task stuck where Python cannot act on a signal.
+_DEADLINE_MARGIN_S = 2.0
 # How long a client waits for the supervisor to accept it (it may still be importing).
 _CONNECT_S = 120.0
 _HEADER = struct.Struct("!I")
@@ -246,7 +249,7 @@ class _Task:
 
     @property
     def deadline(self) -> float | None:
-        return self.started + self.timeout if self.timeout else None
+        return self.started + self.timeout + _DEADLINE_MARGIN_S if self.timeout else None
 
 
 class Supervisor:
