@@ -36,11 +36,11 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kfp_mlflow.contracts import TaskType
 from kfp_mlflow.exceptions import ConfigError
 
 ENTRY_POINT_GROUP = "kfp_mlflow.families"
-Task = Literal["regression", "classification"]
-TASKS: tuple[Task, ...] = ("regression", "classification")
+TASKS: tuple[TaskType, ...] = ("regression", "classification")
 
 
 class ParamAlias(BaseModel):
@@ -52,7 +52,7 @@ class ParamAlias(BaseModel):
     #: ``inverse`` turns a regularisation strength into its reciprocal (``alpha`` → ``C``).
     transform: Literal["identity", "inverse"] = "identity"
     #: The tasks the alias applies to (elsewhere the name goes to the estimator unchanged).
-    tasks: tuple[Task, ...] = TASKS
+    tasks: tuple[TaskType, ...] = TASKS
 
     def apply(self, value: Any) -> Any:
         return 1.0 / float(value) if self.transform == "inverse" else value
@@ -96,7 +96,7 @@ class Family(BaseModel):
     classifier: str | None = None
     aliases: dict[str, ParamAlias] = Field(default_factory=dict)
     #: Parameters set unless the candidate gives them, per task (``{"classification": {...}}``).
-    defaults: dict[Task, dict[str, Any]] = Field(default_factory=dict)
+    defaults: dict[TaskType, dict[str, Any]] = Field(default_factory=dict)
     #: Parameters the estimator takes through ``**kwargs`` (get_params does not list them).
     extra_params: tuple[str, ...] = ()
     #: The estimator parameter that takes the pipeline's seed, when the estimator has it.

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from kfp_mlflow.audit import record_move
 from kfp_mlflow.exceptions import PromotionError
 from kfp_mlflow.head_to_head import HeadToHead
+from kfp_mlflow.model_versions import find_version
 from kfp_mlflow.policy import Policy
 from kfp_mlflow.tag_schema import (
     METRIC_PREFIX,
@@ -214,14 +215,7 @@ def _versions(client: MlflowClient, name: str) -> list[ModelVersion]:
 
 
 def current_champion(client: MlflowClient, name: str) -> ModelVersion | None:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return client.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException as error:
-        if error.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"}:
-            return None
-        raise
+    return find_version(client, name, alias=CHAMPION)
 
 
 @dataclass(frozen=True)
