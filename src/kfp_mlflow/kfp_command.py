@@ -8,8 +8,8 @@ launcher script KFP writes is swapped for ours here, and nowhere else.
 
 The swap is exact, not a search-and-replace: KFP's launcher must be, character for character,
 :data:`KFP_LAUNCHER`, or :class:`KfpCommandChangedError` names the kfp release that changed it.
-``tests/unit/test_kfp_command.py`` checks the same contract against the installed kfp, and
-pyproject's kfp range is the releases it was seen to pass on.
+``tests/unit/test_kfp_command.py`` checks the same contract against the installed kfp; pyproject's
+kfp range lies within the releases it was seen to pass on (the comment there lists them).
 """
 
 from __future__ import annotations
