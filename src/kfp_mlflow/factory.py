@@ -33,12 +33,11 @@ from kfp import dsl
 from kfp.dsl import structures
 from kfp.dsl.python_component import PythonComponent
 
-from kfp_mlflow.executor import IDENTITY_INPUTS, STEP_ARG, UNTRACKED_ARG
+from kfp_mlflow.executor import IDENTITY_INPUTS
+from kfp_mlflow.kfp_command import reroute_executor
 
 # The variable by which a task's own deadline reaches the local runtime (Settings.task_timeout).
 TIMEOUT_ENV = "KFP_MLFLOW_TASK_TIMEOUT"
-_KFP_EXECUTOR = "kfp.dsl.executor_main"
-_OUR_EXECUTOR = "kfp_mlflow.executor"
 
 _PLACEHOLDERS = dict(
     zip(
@@ -129,31 +128,12 @@ def component(
         install_kfp_package=False,
     )
     spec = plain.component_spec
-    _reroute_executor(spec, step or func.__name__, track)
+    reroute_executor(spec, step=step or func.__name__, track=track)
     for name in IDENTITY_INPUTS:
         spec.inputs = {**(spec.inputs or {}), name: structures.InputSpec(type="String")}
     tracked = TrackedComponent(component_spec=spec, python_func=func)
     tracked.timeout = timeout
     return tracked
-
-
-def _reroute_executor(spec: structures.ComponentSpec, step: str, track: bool) -> None:
-    container = spec.implementation.container
-    # A lightweight component always has a container with a command.
-    assert container is not None
-    assert container.command is not None
-    script = container.command[2]
-    if _KFP_EXECUTOR not in script:  # pragma: no cover - would mean kfp changed its launcher
-        raise RuntimeError(f"kfp's component command no longer runs {_KFP_EXECUTOR}")
-    command = list(container.command)
-    # The comment keeps kfp's name in the script: kfp.local's SubprocessRunner runs a task only
-    # if its command mentions kfp's executor (its test for "lightweight Python component").
-    command[2] = f"# {_OUR_EXECUTOR} wraps {_KFP_EXECUTOR}\n" + script.replace(
-        _KFP_EXECUTOR, _OUR_EXECUTOR
-    )
-    container.command = command
-    extra = [STEP_ARG, step] + ([UNTRACKED_ARG] if not track else [])
-    container.args = [*(container.args or []), *extra]
 
 
 def exit_handler(name: str = "tracked-run", image: str | None = None) -> dsl.ExitHandler:

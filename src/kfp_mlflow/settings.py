@@ -22,9 +22,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kfp_mlflow._version import __version__
 
-ENV_PREFIX = "KFP_MLFLOW_"
+# Re-exported: `kfp-mlflow run --task` (cli/local.py) types its option with it from here.
+from kfp_mlflow.contracts import TaskType as TaskType  # noqa: PLC0414 - explicit re-export
 
-TaskType = Literal["regression", "classification"]
+ENV_PREFIX = "KFP_MLFLOW_"
 
 
 def _alias(name: str) -> AliasChoices:

@@ -11,7 +11,6 @@ chunks at MLflow's per-request limits): a step makes a handful of requests, not 
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kfp_mlflow.exceptions import PipelineStoppedError, TrackingError
+from kfp_mlflow.failures import FailureKind, classify
 from kfp_mlflow.provenance import provenance_tags
 from kfp_mlflow.settings import Settings, get_settings, mlflow_http_environment
 from kfp_mlflow.tag_schema import (
@@ -123,43 +123,30 @@ def tracking_uri_env(uri: str | None) -> Iterator[None]:
 @contextmanager
 def mlflow_errors(action: str) -> Iterator[None]:
     """Turn MLflow's transport and REST errors into one TrackingError naming the server and the
-    action. Requests are bounded (see ``Settings.tracking_request_timeout``), so this ends."""
+    action, worded by what failed (:func:`kfp_mlflow.failures.classify`; the original error is
+    the ``__cause__``). Requests are bounded (see ``Settings.tracking_request_timeout``), so this
+    ends."""
     from mlflow.exceptions import MlflowException
     from requests.exceptions import RequestException
 
     server = get_settings().tracking_uri or "(no MLFLOW_TRACKING_URI)"
     try:
         yield
-    except MlflowException as error:
-        if server_failed(error):
+    except (MlflowException, RequestException) as error:
+        text = _first_line(str(getattr(error, "message", error)))
+        kind = classify(error).kind
+        if kind is FailureKind.UNREACHABLE:
             raise TrackingError(
-                f"MLflow tracking server {server} failed while trying to {action}: "
-                f"{_first_line(error.message)}",
+                f"MLflow tracking server {server} unreachable while trying to {action}: {text}",
+                hint="check MLFLOW_TRACKING_URI and that the server is up",
+            ) from error
+        if kind is FailureKind.SERVER:
+            raise TrackingError(
+                f"MLflow tracking server {server} failed while trying to {action}: {text}",
                 hint="check that the server and its artifact store are up",
             ) from error
-        raise TrackingError(f"MLflow refused to {action}: {error.message}") from error
-    except RequestException as error:
-        raise TrackingError(
-            f"MLflow tracking server {server} unreachable while trying to {action}: "
-            f"{_first_line(str(error))}",
-            hint="check MLFLOW_TRACKING_URI and that the server is up",
-        ) from error
-
-
-# An HTTP 5xx as MLflow's client and requests word it. A bare "500" would also match a port or
-# an id in a URL (127.0.0.1:45001): a refused request must not pass for a failed server.
-_SERVER_ERROR = re.compile(
-    r"(?:error code|status code|HTTP)[ :]*5\d\d\b|\b5\d\d (?:Server Error|error responses)\b"
-)
-
-
-def server_failed(error: BaseException) -> bool:
-    """Whether an MLflow client error means the server (or its artifact store) failed, as
-    opposed to refusing the request."""
-    message = str(getattr(error, "message", error))
-    return bool(_SERVER_ERROR.search(message)) or any(
-        marker in message for marker in ("Max retries exceeded", "Connection refused", "timed out")
-    )
+        message = error.message if isinstance(error, MlflowException) else str(error)
+        raise TrackingError(f"MLflow refused to {action}: {message}") from error
 
 
 def _first_line(text: str, limit: int = 300) -> str:
