@@ -67,7 +67,9 @@ def last_line(stderr: str) -> str:
 def wait_until_running(url: str, experiment: str, count: int, seconds: float = 120) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        running = [r for r in runs(url, experiment) if r.data.tags.get("kfp_mlflow.step") == "behave"]
+        running = [
+            r for r in runs(url, experiment) if r.data.tags.get("kfp_mlflow.step") == "behave"
+        ]
         if len(running) >= count:
             return
         time.sleep(0.2)
@@ -170,7 +172,9 @@ def test_the_task_runtime_runs_no_thread_beside_the_step(server, runtime_project
     result = run(runtime_project, env, "--arg", 'modes=["count-threads"]')
     assert result.returncode == 0, result.stderr
     task = next(
-        run for run in runs(server.url, "threads") if run.data.tags.get("kfp_mlflow.step") == "behave"
+        run
+        for run in runs(server.url, "threads")
+        if run.data.tags.get("kfp_mlflow.step") == "behave"
     )
     assert task.data.metrics["python_threads"] == 1
 

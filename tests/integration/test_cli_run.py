@@ -76,8 +76,14 @@ def test_two_first_runs_at_once_share_one_local_server(cli_env, tmp_path):
     command = [shutil.which("kfp-mlflow"), "run", "--pipeline", "runtime.py:runtime",
                "--arg", 'modes=["count-threads"]']  # fmt: skip
     both = [
-        subprocess.Popen(command, cwd=tmp_path, env=cli_env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)  # fmt: skip
+        subprocess.Popen(
+            command,
+            cwd=tmp_path,
+            env=cli_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
         for _ in range(2)
     ]
     try:
