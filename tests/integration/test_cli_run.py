@@ -83,7 +83,7 @@ def test_two_first_runs_at_once_share_one_local_server(cli_env, tmp_path):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for _ in range(2)
     ]
     try:
