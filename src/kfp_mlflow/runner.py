@@ -54,6 +54,8 @@ _DRIVER_GRACE_S = GRACE_S + 10.0
 # Docker runs have no supervisor: a container's task past its deadline by this much is ended
 # by the runner (the task's own alarm normally ends it first).
 _DOCKER_OVERDUE_S = 15.0
+# The step of kfp_mlflow.exit_handler()'s task.
+_FINALIZE = "finalize"
 # The supervisor refused a task because the run was stopping.
 _EXIT_REFUSED = 75
 C = TypeVar("C", bound=Contract)
@@ -139,62 +141,72 @@ def run_local(
     :class:`InterruptedRunError`. Safe to call repeatedly in one process (a notebook): the
     process's globals are left as they were.
     """
-    from kfp_mlflow.ir_checks import check_pipeline
-    from kfp_mlflow.pipeline_loading import coerce_arguments, load_pipeline, merged_arguments
-    from kfp_mlflow.validation import check_arguments
-
     settings = settings or get_settings()
-    pipeline = pipeline if pipeline is not None else load_pipeline(None, settings)
-    arguments = coerce_arguments(pipeline, dict(arguments or {}))
-    check_arguments(merged_arguments(pipeline, arguments))
-    check_pipeline(pipeline)  # the graph a cluster would reject, rejected here too
     if runner not in ("subprocess", "docker"):
         raise ConfigError(f"runner: {runner!r} is not subprocess or docker")
     started = time.perf_counter()
-    docker_options = docker_runner_options(settings) if runner == "docker" else None
-    tracking_uri = resolve_tracking_uri(settings)
-    # Runs an earlier, dead local run left open against this server are closed first.
-    reconcile(settings, tracking_uri)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     run_dir = (settings.work_dir / "runs" / stamp).resolve()
-    status_dir = run_dir / "tasks"
-    status_dir.mkdir(parents=True, exist_ok=True)
-    _write_spec(pipeline, arguments, run_dir)
-    if runner == "subprocess" and not settings.git_commit:
-        settings = settings.model_copy(update={"git_commit": git_commit(Path.cwd())})
-    if docker_options is not None:
-        settings = settings.model_copy(update={"image_digest": docker_options.pop("image_id")})
-    env = task_environment(
-        settings,
-        tracking_uri=tracking_uri,
-        runner="local" if runner == "subprocess" else "docker",
-        status_dir=status_dir,
-    )
-    task_settings = settings.model_copy(
-        update={"tracking_uri": tracking_uri, "status_dir": status_dir}
-    )
-    processes = _Processes(run_dir, status_dir, env, settings, docker_options)
-    watch = _Watch(status_dir, on_event, processes, runner)
-
-    def opened(kfp_run_id: str) -> None:
-        remember(
-            settings,
-            kfp_run_id,
-            tracking_uri,
-            settings.experiment_name,
-            pids=processes.pids(),
-        )
-
-    watch.on_new_run = opened
-    interrupted: int | None = None
+    processes = _Processes(run_dir, settings, docker=runner == "docker")
     try:
+        # First, so that its imports overlap the checks and the server start below; it starts
+        # no task until the driver asks.
+        if runner == "subprocess":
+            processes.start_supervisor()
+        pipeline, arguments, task_settings = _prepare(pipeline, arguments, settings, processes)
+        watch = _Watch(processes.status_dir, on_event, processes, runner)
+
+        def opened(kfp_run_id: str) -> None:
+            remember(
+                settings,
+                kfp_run_id,
+                str(task_settings.tracking_uri),
+                settings.experiment_name,
+                pids=processes.pids(),
+            )
+
+        watch.on_new_run = opened
+        interrupted: int | None = None
         with _signals_as_flags() as caught:
-            processes.start()
+            processes.start_driver(
+                task_environment(
+                    task_settings,
+                    tracking_uri=str(task_settings.tracking_uri),
+                    runner="local" if runner == "subprocess" else "docker",
+                    status_dir=processes.status_dir,
+                )
+            )
             interrupted = watch.until_done(caught)
     finally:
         processes.finish()
     watch.scan()  # the final states
     return _conclude(watch, processes, interrupted, settings, task_settings, started)
+
+
+def _prepare(
+    pipeline: Any, arguments: dict[str, Any] | None, settings: Settings, processes: _Processes
+) -> tuple[Any, dict[str, Any], Settings]:
+    """Everything knowable before the first task: arguments, graph, image, server; then the
+    compiled spec the driver runs. Returns the settings the tasks get."""
+    from kfp_mlflow.ir_checks import check_pipeline
+    from kfp_mlflow.pipeline_loading import coerce_arguments, load_pipeline, merged_arguments
+    from kfp_mlflow.validation import check_arguments
+
+    pipeline = pipeline if pipeline is not None else load_pipeline(None, settings)
+    arguments = coerce_arguments(pipeline, dict(arguments or {}))
+    check_arguments(merged_arguments(pipeline, arguments))
+    check_pipeline(pipeline)  # the graph a cluster would reject, rejected here too
+    updates: dict[str, Any] = {"status_dir": processes.status_dir}
+    if processes.docker:
+        processes.docker_options = docker_runner_options(settings)
+        updates["image_digest"] = processes.docker_options.pop("image_id")
+    elif not settings.git_commit:
+        updates["git_commit"] = git_commit(Path.cwd())
+    updates["tracking_uri"] = resolve_tracking_uri(settings)
+    # Runs an earlier, dead local run left open against this server are closed first.
+    reconcile(settings, updates["tracking_uri"])
+    _write_spec(pipeline, arguments, processes.run_dir)
+    return pipeline, arguments, settings.model_copy(update=updates)
 
 
 def _conclude(
@@ -225,8 +237,10 @@ def _conclude(
         outcome = _failure(records, facts, processes.log_path, watch.first_failure)
     # With the server down, closing would only wait out the request bounds again: the
     # ledger keeps the runs for the next command (or `kfp-mlflow runs reconcile`).
+    # A pipeline whose exit handler ran has its runs closed already (its finalize task did it).
+    closed = {r.kfp_run_id for r in records if r.step == _FINALIZE and r.state == SUCCEEDED}
     if not tracking_uri.startswith("http") or is_healthy(tracking_uri, timeout=3.0):
-        _close_parents(kfp_run_ids, outcome, task_settings)
+        _close_parents(kfp_run_ids - closed, outcome, task_settings)
         for kfp_run_id in kfp_run_ids:
             forget(settings, kfp_run_id)
     return LocalRun(
@@ -279,41 +293,24 @@ class _Processes:
     """The driver and (subprocess runs) the supervisor of one local run, tied to this process
     by a lifeline pipe whose write end only this process holds."""
 
-    def __init__(
-        self,
-        run_dir: Path,
-        status_dir: Path,
-        task_env: dict[str, str],
-        settings: Settings,
-        docker_options: dict[str, Any] | None,
-    ) -> None:
+    def __init__(self, run_dir: Path, settings: Settings, *, docker: bool) -> None:
         self.run_dir = run_dir
-        self.status_dir = status_dir
-        self.task_env = task_env
+        self.status_dir = run_dir / "tasks"
+        self.status_dir.mkdir(parents=True, exist_ok=True)
         self.settings = settings
-        self.docker_options = docker_options
+        self.docker = docker
+        self.docker_options: dict[str, Any] = {}
         self.log_path = run_dir / "pipeline.log"
         self.driver: subprocess.Popen[bytes] | None = None
         self.supervisor: subprocess.Popen[bytes] | None = None
-        self._lifeline: int | None = None
+        self._lifeline_read, self._lifeline = os.pipe()
         self._socket_dir: str | None = None
         self.socket_path = ""
 
     def pids(self) -> tuple[int, ...]:
         return (os.getpid(), *(p.pid for p in (self.driver, self.supervisor) if p is not None))
 
-    def start(self) -> None:
-        read_end, self._lifeline = os.pipe()
-        try:
-            env = child_environment(self.task_env)
-            if self.docker_options is None:
-                self._start_supervisor(read_end, env)
-                env[SOCKET_ENV] = self.socket_path
-            self._start_driver(read_end, env)
-        finally:
-            os.close(read_end)
-
-    def _start_supervisor(self, lifeline: int, env: dict[str, str]) -> None:
+    def start_supervisor(self) -> None:
         path = self.run_dir / "tasks.sock"
         if len(str(path)) > 100:  # the limit of a Unix socket's path
             self._socket_dir = tempfile.mkdtemp(prefix="kfp-mlflow-")
@@ -323,11 +320,16 @@ class _Processes:
             sys.executable, "-m", "kfp_mlflow.local.supervisor",
             "--socket", self.socket_path,
             "--status-dir", str(self.status_dir),
-            "--lifeline", str(lifeline),
+            "--lifeline", str(self._lifeline_read),
             "--default-timeout", f"{self.settings.task_timeout:g}",
         ]  # fmt: skip
         if not self.settings.warm_tasks:
             command.append("--cold")
+        # Its own environment matters only for what it imports (thread counts, plotting
+        # backend): each task gets its client's environment.
+        env = child_environment(
+            task_environment(self.settings, tracking_uri="", runner="local")
+        )
         with (self.run_dir / "supervisor.log").open("wb") as log:
             self.supervisor = subprocess.Popen(
                 command,
@@ -336,19 +338,22 @@ class _Processes:
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,
-                pass_fds=(lifeline,),
+                pass_fds=(self._lifeline_read,),
             )
 
-    def _start_driver(self, lifeline: int, env: dict[str, str]) -> None:
+    def start_driver(self, task_env: dict[str, str]) -> None:
+        env = child_environment(task_env)
+        if self.supervisor is not None:
+            env[SOCKET_ENV] = self.socket_path
         command = [
             sys.executable, "-m", "kfp_mlflow.local.driver",
             "--spec", str(self.run_dir / "pipeline.yaml"),
             "--arguments", str(self.run_dir / "arguments.json"),
             "--root", str(self.run_dir),
-            "--lifeline", str(lifeline),
+            "--lifeline", str(self._lifeline_read),
         ]  # fmt: skip
-        if self.docker_options is not None:
-            options = {**self.docker_options, "environment": dict(self.task_env)}
+        if self.docker:
+            options = {**self.docker_options, "environment": dict(task_env)}
             if os.getuid() == 0:  # the image's non-root user writes into the pipeline root
                 for folder in (self.run_dir, *self.run_dir.rglob("*")):
                     os.chown(folder, IMAGE_UID, 0)
@@ -365,7 +370,7 @@ class _Processes:
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,
-                pass_fds=(lifeline,),
+                pass_fds=(self._lifeline_read,),
             )
 
     def driver_done(self) -> bool:
@@ -378,7 +383,7 @@ class _Processes:
             from kfp_mlflow.local.supervisor import request_stop
 
             request_stop(self.socket_path)
-        if self.docker_options is not None:
+        if self.docker:
             from kfp_mlflow.local.driver import kill_containers
 
             kill_containers(self.run_dir.name)
@@ -390,7 +395,8 @@ class _Processes:
                 os.killpg(self.driver.pid, signal.SIGKILL)
 
     def finish(self) -> None:
-        """Make sure nothing of this run is left running, whatever happened."""
+        """Make sure nothing of this run is left running, whatever happened (and nothing left
+        on disk of a run that never started)."""
         if self.driver is not None and not self.driver_done():
             self.stop_tasks()
             try:
@@ -406,13 +412,15 @@ class _Processes:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.supervisor.pid, signal.SIGKILL)
                 self.supervisor.wait()
-        if self._lifeline is not None:
-            os.close(self._lifeline)
-            self._lifeline = None
-        if self._socket_dir:
-            import shutil
+        for fd in (self._lifeline_read, self._lifeline):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        import shutil
 
+        if self._socket_dir:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
+        if self.driver is None:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
 
 
 class _Watch:
