@@ -21,6 +21,10 @@ _EXPORTS = {
     "TaskRun": "kfp_mlflow.tracking",
     "KfpContext": "kfp_mlflow.tracking",
     "publish_model": "kfp_mlflow.logged_models",
+    "save_model": "kfp_mlflow.logged_models",
+    "read_split": "kfp_mlflow.datasets",
+    "SplitRows": "kfp_mlflow.datasets",
+    "column_encoder": "kfp_mlflow.modeling",
     "load_components": "kfp_mlflow.components",
     "Components": "kfp_mlflow.components",
     # Contracts between steps
@@ -71,6 +75,7 @@ __all__ = [
     "Policy",
     "PromotionError",
     "Settings",
+    "SplitRows",
     "StepFailedError",
     "TaskRun",
     "TrackedComponent",
@@ -78,6 +83,7 @@ __all__ = [
     "__version__",
     "build_training_pipeline",
     "check_arguments",
+    "column_encoder",
     "compile_pipeline",
     "component",
     "current_kfp",
@@ -91,8 +97,10 @@ __all__ = [
     "preprocess",
     "promote",
     "publish_model",
+    "read_split",
     "register",
     "run_local",
+    "save_model",
     "train",
 ]
 

@@ -35,6 +35,7 @@ def test_public_api_is_pinned():
         "Policy",
         "PromotionError",
         "Settings",
+        "SplitRows",
         "StepFailedError",
         "TaskRun",
         "TrackedComponent",
@@ -42,6 +43,7 @@ def test_public_api_is_pinned():
         "__version__",
         "build_training_pipeline",
         "check_arguments",
+        "column_encoder",
         "compile_pipeline",
         "component",
         "current_kfp",
@@ -55,8 +57,10 @@ def test_public_api_is_pinned():
         "preprocess",
         "promote",
         "publish_model",
+        "read_split",
         "register",
         "run_local",
+        "save_model",
         "train",
     ]
     assert set(kfp_mlflow.__all__) == {"__version__", *kfp_mlflow._EXPORTS, *kfp_mlflow._COMPONENTS}
