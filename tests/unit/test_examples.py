@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = {
     "own_training": "examples/own_training.py:own_training",
     "feature_step": "examples/feature_step.py:with_features",
+    "one_candidate": "examples/one_candidate.py:one_candidate",
 }
 
 
