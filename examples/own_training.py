@@ -32,6 +32,9 @@ def train_knn(train_data: Input[Dataset], neighbours: int, model: Output[Model])
         model, knn.fit(rows.features, rows.labels), rows.features,
         candidate=f"knn-{neighbours}", family="knn", task=rows.info.task,
         params={"n_neighbors": neighbours}, seed=rows.info.seed,
+        # Reviewed: scikit-learn's KD-tree and distance metric, rebuilt from arrays on load.
+        trusted_types=["sklearn.neighbors._kd_tree.KDTree",
+                       "sklearn.metrics._dist_metrics.EuclideanDistance64"],
     )  # fmt: skip
 
 

@@ -117,8 +117,9 @@ class HeadToHead:
         if self.verdict in ("won", "lost") and self.challenger is not None:
             count = f"{self.rows} " if self.rows else ""
             return (
-                f"on the same {count}test rows ({self.data_digest[:12]}) v{version} {self.metric}="
-                f"{self.challenger:.6g} vs v{self.against} {self.champion:.6g} (mlflow.evaluate)"
+                f"on the same {count}test rows v{version} {self.metric}={self.challenger:.6g} "
+                f"vs v{self.against} {self.champion:.6g} (mlflow.evaluate), rows "
+                f"{self.data_digest[:12]}"
             )
         return self.detail
 
