@@ -220,7 +220,8 @@ class Decision(Contract):
     head_to_head: dict[str, Any] | None = Field(
         default=None,
         description="the registered version against @champion on its test rows "
-        "(kfp_mlflow.head_to_head.HeadToHead); None when there was no champion or no test data",
+        "(kfp_mlflow.head_to_head.HeadToHead; verdict unmeasured, with why, when it could not "
+        "be on the same rows); None when there was no champion",
     )
 
 
