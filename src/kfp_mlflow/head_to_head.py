@@ -294,7 +294,7 @@ def compare(
             extra = [_custom_metric(custom, rows.task)]
         except ConfigError as error:  # its module is not importable where register runs
             return verdict("unmeasured", f"{policy.metric} cannot be re-measured here: {error}")
-        key = custom.name
+        key = custom_metric_key(custom.name)
 
     def run(version: str, role: str) -> Any:
         return _evaluate(client, name, version, rows, experiment_id, parent_run_id, role, extra)
@@ -346,12 +346,31 @@ def _unmeasurable(metric: str, custom: MetricSpec | None) -> str:
     return ""
 
 
+# Metrics MLflow's default evaluator logs under these names itself: a custom metric of the
+# same name (ours only refuse our own names) would be confused with MLflow's in its results.
+_MLFLOW_OWN_METRICS = frozenset(
+    {
+        "example_count", "score", "max_error", "mean_absolute_error", "mean_squared_error",
+        "root_mean_squared_error", "mean_absolute_percentage_error", "mean_on_target",
+        "sum_on_target", "r2_score", "accuracy_score", "recall_score", "precision_score",
+        "f1_score", "log_loss", "roc_auc", "precision_recall_auc", "true_negatives",
+        "false_positives", "false_negatives", "true_positives",
+    }
+)  # fmt: skip
+
+
+def custom_metric_key(name: str) -> str:
+    """The name a custom metric is logged under in the head-to-head runs."""
+    return f"{name}_custom" if name in _MLFLOW_OWN_METRICS else name
+
+
 def _custom_metric(spec: MetricSpec, task: str) -> Any:
     """``spec`` as an MLflow metric, called as ``evaluate`` calls it: (truth, predictions), as
     text labels for classifiers."""
     from mlflow.models import make_metric
 
     function = spec.load()
+    key = custom_metric_key(spec.name)
 
     def eval_fn(predictions: Any, targets: Any) -> Any:
         from mlflow.metrics import MetricValue
@@ -360,10 +379,10 @@ def _custom_metric(spec: MetricSpec, task: str) -> Any:
             truth, given = targets.astype(str).to_numpy(), predictions.astype(str).to_numpy()
         else:
             truth, given = targets, predictions.to_numpy()
-        return MetricValue(aggregate_results={spec.name: float(function(truth, given))})
+        return MetricValue(aggregate_results={key: float(function(truth, given))})
 
     return make_metric(  # type: ignore[no-untyped-call]
-        eval_fn=eval_fn, greater_is_better=spec.direction == "max", name=spec.name
+        eval_fn=eval_fn, greater_is_better=spec.direction == "max", name=key
     )
 
 

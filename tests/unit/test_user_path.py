@@ -18,7 +18,7 @@ import kfp_mlflow
 from kfp_mlflow.contracts import DatasetInfo, EvaluationInfo
 from kfp_mlflow.evaluation import MetricSpec
 from kfp_mlflow.exceptions import ConfigError, ContractError
-from kfp_mlflow.head_to_head import _unmeasurable, held_out_rows
+from kfp_mlflow.head_to_head import _custom_metric, _unmeasurable, held_out_rows
 from kfp_mlflow.ir_checks import check_pipeline
 from kfp_mlflow.logged_models import _save_skops
 from kfp_mlflow.pipeline_loading import load_pipeline, merged_arguments
@@ -183,3 +183,9 @@ def test_which_custom_metrics_cannot_be_re_measured():
     probabilities = MetricSpec.parse({**MEDAE, "name": "brier", "uses": "probabilities"})
     assert "probabilities" in _unmeasurable("brier", probabilities)
     assert "metric_specs" in _unmeasurable("medae", None)
+
+
+def test_a_custom_metric_named_like_one_of_mlflows_own_is_logged_apart():
+    ours = MetricSpec.parse({**MEDAE, "name": "max_error"})  # not built in for us; it is in MLflow
+    assert _custom_metric(ours, "regression").name == "max_error_custom"
+    assert _custom_metric(MetricSpec.parse(MEDAE), "regression").name == "medae"
