@@ -380,9 +380,12 @@ def _why_not(
     if ours is None or theirs is None:
         return f"v{version} is not comparable with @{CHAMPION} v{champion.version}"
     gain = policy.improvement(ours, theirs)
+    # Own-split scores decided: say so, and why the same rows could not be used when known.
+    scope = record.detail if record is not None and record.detail else "each on its own test split"
     return (
         f"v{version} {policy.metric}={ours:.6g} does not beat @{CHAMPION} v{champion.version} "
-        f"({theirs:.6g}) by more than {policy.min_improvement:g} (improvement {gain:.6g})"
+        f"({theirs:.6g}) by more than {policy.min_improvement:g} (improvement {gain:.6g}; "
+        f"{scope})"
     )
 
 

@@ -10,7 +10,7 @@ from mlflow.entities.model_registry import ModelVersion, ModelVersionTag
 
 from kfp_mlflow.head_to_head import HeadToHead
 from kfp_mlflow.policy import Policy
-from kfp_mlflow.promotion import ManualChoice, _needs_challenge, _target, version_tags
+from kfp_mlflow.promotion import ManualChoice, _needs_challenge, _target, _why_not, version_tags
 
 POLICY = Policy.for_task("regression")
 PROMOTE = Policy.for_task("regression", on_schema_change="promote")
@@ -101,3 +101,14 @@ def test_a_promoter_challenges_each_new_incumbent_once_unless_it_lost():
     lost = _version(2, 4.0, _record("1", "lost"))
     assert not _needs_challenge([incumbent, lost, moved], "2", moved, POLICY, NO_CHOICE)
     assert not _needs_challenge([incumbent], "1", incumbent, POLICY, NO_CHOICE)
+
+
+def test_a_version_not_promoted_on_own_split_scores_carries_why_not_the_same_rows():
+    """Not like for like (e.g. no test rows recorded): the reason a version stays out names the
+    head-to-head's own explanation, so the decision line never passes it off as like for like."""
+    why = HeadToHead("1", "unmeasured", "rmse", None, None, "", "no test rows recorded")
+    champion = _version(1, 1.0)
+    challenger = _version(2, 5.0, why)
+    assert _target([champion, challenger], champion, POLICY)[0] is champion
+    assert why.detail in _why_not([champion, challenger], "2", champion, POLICY)
+    assert not why.like_for_like
