@@ -189,3 +189,48 @@ def test_a_custom_metric_named_like_one_of_mlflows_own_is_logged_apart():
     ours = MetricSpec.parse({**MEDAE, "name": "max_error"})  # not built in for us; it is in MLflow
     assert _custom_metric(ours, "regression").name == "max_error_custom"
     assert _custom_metric(MetricSpec.parse(MEDAE), "regression").name == "medae"
+
+
+def _numbers(rows: int = 80) -> tuple[pd.DataFrame, pd.Series]:
+    rng = np.random.default_rng(4)
+    features = pd.DataFrame(rng.normal(size=(rows, 3)), columns=["a", "b", "c"])
+    return features, pd.Series(2 * features["a"] - features["b"], name="y")
+
+
+def test_an_xgboost_estimator_on_its_own_is_saved_in_xgboosts_own_format(tmp_path):
+    xgboost = pytest.importorskip("xgboost")
+    import mlflow.pyfunc
+
+    from kfp_mlflow.logged_models import _kind, _save_native
+
+    features, target = _numbers()
+    model = xgboost.XGBRegressor(n_estimators=5, n_jobs=1).fit(features, target)
+    assert _kind(model) == "xgboost"
+    _save_native("xgboost", model, features, str(tmp_path / "m"))
+    flavors = yaml.safe_load((tmp_path / "m" / "MLmodel").read_text())["flavors"]
+    assert flavors["xgboost"]["model_format"] == "ubj"  # XGBoost's own format, no pickle
+    loaded = mlflow.pyfunc.load_model(str(tmp_path / "m"))
+    assert np.allclose(loaded.predict(features.head(4)), model.predict(features.head(4)))
+
+
+def test_lightgbm_s_scikit_learn_api_goes_through_skops_with_its_reviewed_types(tmp_path):
+    lightgbm = pytest.importorskip("lightgbm")
+    from sklearn.pipeline import make_pipeline
+
+    from kfp_mlflow.logged_models import _kind
+
+    features, target = _numbers()
+    model = make_pipeline(
+        kfp_mlflow.column_encoder(features, "ordinal"),
+        lightgbm.LGBMRegressor(n_estimators=5, verbose=-1, n_jobs=1),
+    ).fit(features, target)
+    assert _kind(model) == "sklearn"  # mlflow.lightgbm would pickle it
+    held = _save_skops(model, features, str(tmp_path / "m"), ())
+    assert "lightgbm.basic.Booster" in held
+
+
+def test_an_object_with_no_safe_format_is_refused():
+    from kfp_mlflow.logged_models import _kind
+
+    with pytest.raises(ContractError, match="publish_model"):
+        _kind(object())
