@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -242,16 +243,24 @@ def _register_and_promote(
         ),
     )
     registered = str(version.version)
-    why = ""
-    if test_rows is None:
-        test_rows, why = held_out_rows(winner, client.tracking_uri)
-    if test_rows is None:
-        rival = not_like_for_like(client, model_name, registered, policy, why)
-    else:
-        rival = challenge(
-            client, model_name, registered, policy, test_rows,
-            experiment_id=run.experiment_id, parent_run_id=run.run_id, custom=custom,
-        )  # fmt: skip
+    chosen: list[Callable[[str], HeadToHead]] = []
+
+    def rival(champion: str) -> HeadToHead:
+        # The rows are fetched when there is a champion to meet, not on a first run.
+        if not chosen:
+            rows, why = test_rows, ""
+            if rows is None:
+                rows, why = held_out_rows(winner, client.tracking_uri)
+            if rows is None:
+                chosen.append(not_like_for_like(client, model_name, registered, policy, why))
+            else:
+                measure = challenge(
+                    client, model_name, registered, policy, rows,
+                    experiment_id=run.experiment_id, parent_run_id=run.run_id, custom=custom,
+                )  # fmt: skip
+                chosen.append(measure)
+        return chosen[0](champion)
+
     try:
         outcome: Promotion = promote(
             client, model_name, registered, policy,
