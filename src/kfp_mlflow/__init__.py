@@ -2,19 +2,61 @@
 
 The public API is listed in ``__all__``. Names are imported on first use so that a pipeline
 step, which imports this package, does not pay for kfp or MLflow imports it does not need.
+
+Type checkers see the same names through the ``TYPE_CHECKING`` twins below, and nothing else:
+the lazy ``__getattr__`` is hidden from them, so a user's ``mypy --strict`` reports a misspelt
+name (``kfp_mlflow.run_lokal``) instead of accepting it as ``Any``. The twins and ``_EXPORTS``
+must name the same modules (tests/unit/test_public_typing.py checks both ways).
 """
 
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kfp_mlflow._version import __version__
+
+if TYPE_CHECKING:
+    from kfp_mlflow.compiling import compile_pipeline
+    from kfp_mlflow.components import Components, load_components
+    from kfp_mlflow.contracts import DatasetInfo, Decision, EvaluationInfo, ModelInfo
+    from kfp_mlflow.datasets import SplitRows, read_split
+    from kfp_mlflow.evaluation import MetricSpec
+    from kfp_mlflow.exceptions import (
+        ConfigError,
+        ContractError,
+        DataError,
+        KfpMlflowError,
+        PipelineRunError,
+        PromotionError,
+        StepFailedError,
+        TrackingError,
+    )
+    from kfp_mlflow.factory import TrackedComponent, component, exit_handler, set_timeout
+    from kfp_mlflow.local_server import LocalMlflowServer
+    from kfp_mlflow.logged_models import publish_model, save_model
+    from kfp_mlflow.modeling import column_encoder
+    from kfp_mlflow.onnx_export import export_onnx
+    from kfp_mlflow.pipeline_loading import load_pipeline
+    from kfp_mlflow.pipelines.training import build_training_pipeline
+    from kfp_mlflow.policy import Policy
+    from kfp_mlflow.promotion import promote
+    from kfp_mlflow.runner import LocalRun, run_local
+    from kfp_mlflow.settings import Settings, get_settings
+    from kfp_mlflow.tracking import KfpContext, TaskRun, current_kfp, current_run
+    from kfp_mlflow.validation import check_arguments
+
+    # The reference components (built on first use for the configured image).
+    preprocess: TrackedComponent
+    train: TrackedComponent
+    evaluate: TrackedComponent
+    register: TrackedComponent
 
 _EXPORTS = {
     # Building pipelines of your own
     "component": "kfp_mlflow.factory",
     "exit_handler": "kfp_mlflow.factory",
+    "set_timeout": "kfp_mlflow.factory",
     "TrackedComponent": "kfp_mlflow.factory",
     "current_run": "kfp_mlflow.tracking",
     "current_kfp": "kfp_mlflow.tracking",
@@ -101,6 +143,7 @@ __all__ = [
     "register",
     "run_local",
     "save_model",
+    "set_timeout",
     "train",
 ]
 
@@ -109,15 +152,19 @@ __all__ = [
 _COMPONENTS = ("preprocess", "train", "evaluate", "register")
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
-    if name in _COMPONENTS:
-        from kfp_mlflow.components import load_components
-        from kfp_mlflow.settings import get_settings
+if not TYPE_CHECKING:
+    # Hidden from type checkers: a module ``__getattr__`` would make every attribute of the
+    # package, misspelt ones included, type-check as ``Any``.
 
-        return getattr(load_components(get_settings().image), name)
-    raise AttributeError(f"module 'kfp_mlflow' has no attribute {name!r}")
+    def __getattr__(name: str) -> Any:
+        if name in _EXPORTS:
+            return getattr(import_module(_EXPORTS[name]), name)
+        if name in _COMPONENTS:
+            from kfp_mlflow.components import load_components
+            from kfp_mlflow.settings import get_settings
+
+            return getattr(load_components(get_settings().image), name)
+        raise AttributeError(f"module 'kfp_mlflow' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:

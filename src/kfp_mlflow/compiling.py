@@ -5,7 +5,10 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +62,8 @@ def compile_pipeline(
     # The functions of custom metrics live in the task image, maybe not here: not imported.
     check_arguments(merged_arguments(pipeline, arguments or {}), import_metrics=False)
     output.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(pipeline, str(output), pipeline_parameters=arguments or None)
+    with task_deadlines(pipeline, settings.task_timeout):
+        compiler.Compiler().compile(pipeline, str(output), pipeline_parameters=arguments or None)
     text = stable_header(output.read_text())
     try:
         check_pipeline_spec(next(yaml.safe_load_all(text)))
@@ -68,6 +72,34 @@ def compile_pipeline(
         raise
     output.write_text(text)
     return output
+
+
+@contextmanager
+def task_deadlines(pipeline: Any, seconds: float) -> Iterator[None]:
+    """While the block compiles ``pipeline``, every task without a deadline of its own gets
+    ``seconds`` as its pod's ``activeDeadlineSeconds`` (what ``kfp.kubernetes.set_timeout``
+    writes; a task given one with :func:`kfp_mlflow.set_timeout` keeps it).
+
+    The run-wide default is known only when compiling (``--task-timeout``), after the graph was
+    built, so it is added to a copy of the graph's platform spec, through its protobuf schema;
+    the pipeline object is left as it was.
+    """
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    original = pipeline.component_spec.platform_spec
+    patched = pipeline_spec_pb2.PlatformSpec()
+    patched.CopyFrom(original)
+    executors = patched.platforms["kubernetes"].deployment_spec.executors
+    for name in pipeline.pipeline_spec.deployment_spec["executors"]:
+        config = executors[name]
+        if "activeDeadlineSeconds" not in config:
+            # int64 in the schema: protobuf's JSON form is a string, as kfp-kubernetes writes it.
+            config["activeDeadlineSeconds"] = str(math.ceil(seconds))
+    pipeline.component_spec.platform_spec = patched
+    try:
+        yield
+    finally:
+        pipeline.component_spec.platform_spec = original
 
 
 def stable_header(text: str) -> str:

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from kfp_mlflow.exceptions import ContractError
 
 Direction = Literal["min", "max"]
+# The one definition of the task types (settings, datasets, families and the CLI use this one).
 TaskType = Literal["regression", "classification"]
 
 CONTRACT_KEY = "contract"

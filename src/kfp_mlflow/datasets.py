@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+from kfp_mlflow.contracts import TaskType
 from kfp_mlflow.exceptions import ConfigError, DataError
-from kfp_mlflow.settings import Settings, TaskType, get_settings
+from kfp_mlflow.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     import pandas as pd

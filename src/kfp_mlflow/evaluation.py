@@ -76,16 +76,9 @@ class MetricSpec:
         }
 
     def load(self) -> Callable[..., float]:
-        import importlib
+        from kfp_mlflow.extensions import load_object
 
-        module, _, attribute = self.function.partition(":")
-        try:
-            function = getattr(importlib.import_module(module), attribute)
-        except (ImportError, AttributeError) as error:
-            raise ConfigError(
-                f"metrics: cannot import {self.function!r} for {self.name!r}: {error}",
-                hint="install the package that defines it where the task runs",
-            ) from error
+        function = load_object(self.function, f"function of {self.name!r}", section="metrics")
         if not callable(function):
             raise ConfigError(f"metrics: {self.function!r} is not callable")
         return function  # type: ignore[no-any-return]

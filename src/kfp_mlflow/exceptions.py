@@ -74,10 +74,24 @@ class KfpApiError(KfpMlflowError):
     exit_code = 7
 
 
+class StepTimedOutError(StepFailedError):
+    """A step ran past its deadline (``--task-timeout`` / its component's timeout) and was ended."""
+
+    EXIT_CODE = 11
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint, exit_code=self.EXIT_CODE)
+
+
 class InterruptedRunError(PipelineRunError):
-    """A local run was stopped (Ctrl-C); its open MLflow runs were marked KILLED."""
+    """A local run was stopped (Ctrl-C: 130, SIGTERM: 143); every task was ended and its open
+    MLflow runs marked KILLED."""
 
     exit_code = 130
+
+    def __init__(self, message: str, *, hint: str | None = None, exit_code: int = 130) -> None:
+        super().__init__(message, hint=hint)
+        self.exit_code = exit_code
 
 
 class PipelineStoppedError(PipelineRunError):

@@ -4,9 +4,23 @@ A component made with :func:`kfp_mlflow.component` runs ``python3 -m kfp_mlflow.
 instead of ``python3 -m kfp.dsl.executor_main``, with the same arguments. Before the user's
 function runs, this opens the task's MLflow child run (under the pipeline's parent run, found or
 created by KFP run id) and logs the task's input parameters; after it, it logs the numbers of
-every ``Output[Metrics]`` and ends the run FINISHED, or FAILED with the error. The function can
-log more through :func:`kfp_mlflow.current_run`. With ``KFP_MLFLOW_STATUS_DIR`` set (local runs)
-it also writes the task's status record for the runner.
+every ``Output[Metrics]`` (also when the function raised: the value that explains a failure
+reaches MLflow) and ends the run FINISHED, or FAILED with the error. The function can log more
+through :func:`kfp_mlflow.current_run`. With ``KFP_MLFLOW_STATUS_DIR`` set (local runs) it also
+writes the task's status record for the runner.
+
+In a local run with a task supervisor (``KFP_MLFLOW_SUPERVISOR``), this process is only the
+supervisor's client: it hands the task over and relays its exit status
+(:mod:`kfp_mlflow.local.supervisor`).
+
+**No threads.** The executor starts no background thread, and nothing here runs outside the
+main thread. Python holds its global import lock while it asks each ``sys.meta_path`` finder for
+a module, and MLflow's finder takes MLflow's own import-hook lock, under which
+``mlflow.models.evaluate`` imports scikit-learn: any second thread that imported a new module
+at that moment deadlocked the task for ever (a heartbeat thread's ``import resource`` did, in
+7 of 8 second runs). What used to need a heartbeat (the peak memory of a task the kernel kills)
+is now measured from outside, by the supervisor's ``wait4``. Deadlines use ``SIGALRM``, whose
+handler runs in the main thread.
 
 The hidden inputs ``kfp_run_id``, ``kfp_run_name`` and ``kfp_task_name`` carry the KFP identity
 (placeholders the factory fills in); the user's function never sees them.
@@ -17,21 +31,52 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import shutil
+import signal
 import sys
+import tempfile
+import threading
 import time
 import traceback
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
+from kfp_mlflow.local.supervisor import SOCKET_ENV
 from kfp_mlflow.tag_schema import TAG_RUN_NAME
 
 IDENTITY_INPUTS = ("kfp_run_id", "kfp_run_name", "kfp_task_name")
 STEP_ARG = "--kfp_mlflow_step"
 UNTRACKED_ARG = "--kfp_mlflow_untracked"
 _METRICS_SCHEMA = "system.Metrics"
+_EPHEMERAL_MODULE = "ephemeral_component.py"
+
+
+class TaskSignalled(KeyboardInterrupt):
+    """The task was told to end (SIGTERM, SIGHUP: by a person, the runner or kfp.local): an
+    interrupt, so its runs end KILLED."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(f"terminated by {signal.Signals(signum).name}")
+
+
+class TaskTimedOut(BaseException):
+    """The task ran past its deadline (``KFP_MLFLOW_TASK_TIMEOUT``)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(f"timed out after {seconds:g}s")
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    socket_path = os.environ.get(SOCKET_ENV)  # the one documented runtime variable read here
+    if socket_path:
+        from kfp_mlflow.local.supervisor import delegate
+
+        sys.exit(delegate(socket_path, argv))
     parser = argparse.ArgumentParser(description="kfp-mlflow tracked component executor")
     parser.add_argument("--component_module_path")
     parser.add_argument("--function_to_execute", required=True)
@@ -49,14 +94,7 @@ def execute(args: argparse.Namespace) -> int:
 
     from kfp_mlflow.exceptions import KfpMlflowError, PipelineStoppedError
     from kfp_mlflow.settings import get_settings
-    from kfp_mlflow.task_records import (
-        FAILED,
-        SUCCEEDED,
-        Stop,
-        TaskError,
-        TaskRecord,
-        peak_rss_mb,
-    )
+    from kfp_mlflow.task_records import FAILED, SUCCEEDED, Stop, TaskError, TaskRecord
     from kfp_mlflow.tracking import KfpContext, kfp_identity
 
     executor_input = json.loads(args.executor_input)
@@ -69,27 +107,29 @@ def execute(args: argparse.Namespace) -> int:
     step = args.kfp_mlflow_step or args.function_to_execute
     settings = get_settings()
     status_dir = Path(settings.status_dir) if settings.status_dir else None
-    record = TaskRecord(task=kfp.task_name or step, step=step, kfp_run_id=kfp.run_id)
-    stop = Stop.load(status_dir) if status_dir else None
-    heartbeat = _Heartbeat(record, status_dir) if status_dir else None
-    if heartbeat:
-        heartbeat.start()
+    record = TaskRecord(
+        task=kfp.task_name or step,
+        step=step,
+        kfp_run_id=kfp.run_id,
+        timeout=settings.task_timeout,
+    )
+    if status_dir:
+        record.save(status_dir)
+    previous = _arm(settings.task_timeout)
     try:
         # A task of this run already failed: do nothing (and, if the tracking server is what
         # failed, do not wait for it again: the runner's ledger closes the runs later).
+        stop = Stop.load(status_dir) if status_dir else None
         if stop is not None and (not args.kfp_mlflow_untracked or stop.exit_code == 4):
             raise PipelineStoppedError(f"not starting {step}: step {stop.task} already failed")
-        module_path = Path(args.component_module_path)
-        module = utils.load_module(
-            module_name=module_path.stem, module_directory=module_path.parent
-        )
+        module = _load_component_module(Path(args.component_module_path), utils)
         executor = kfp_executor.Executor(
             executor_input=executor_input,
             function_to_execute=getattr(module, args.function_to_execute),
         )
         with kfp_identity(kfp):
             if args.kfp_mlflow_untracked:
-                executor.execute()
+                _call(executor, step)
             else:
                 _execute_tracked(executor, step, kfp, parameters, record)
         record.state = SUCCEEDED
@@ -99,56 +139,91 @@ def execute(args: argparse.Namespace) -> int:
         }
         code = 0
     except BaseException as error:
+        _disarm(previous)
         traceback.print_exc()
-        is_ours = isinstance(error, KfpMlflowError)
-        code = error.exit_code if is_ours else 6  # type: ignore[attr-defined]
-        if isinstance(error, KeyboardInterrupt):
-            code = 130
+        code, message, hint = _verdict(error, KfpMlflowError)
         record.state = FAILED
         record.error = TaskError(
-            error_class=type(error).__name__,
-            message=error.message if is_ours else str(error) or type(error).__name__,  # type: ignore[attr-defined]
-            hint=error.hint if is_ours else None,  # type: ignore[attr-defined]
-            exit_code=code,
+            error_class=type(error).__name__, message=message, hint=hint, exit_code=code
         )
-        print(f"kfp-mlflow: step {step} failed: {record.error.message}", file=sys.stderr)
-    if heartbeat:
-        heartbeat.stop()
+        print(f"kfp-mlflow: step {step} failed: {message}", file=sys.stderr)
+    _disarm(previous)
     record.ended = time.time()
-    record.peak_rss_mb = round(peak_rss_mb(), 1)
     if status_dir:
         record.save(status_dir)
     return code
 
 
-class _Heartbeat:
-    """Saves the record every few seconds with the peak memory so far: if the kernel kills the
-    task (SIGKILL, out of memory), the runner still knows how much it had grown."""
+def _verdict(error: BaseException, ours: type[Any]) -> tuple[int, str, str | None]:
+    """The CLI's exit code, a one-line message and a hint for how the task ended."""
+    from kfp_mlflow.exceptions import StepTimedOutError
 
-    def __init__(self, record: Any, directory: Path, every: float = 2.0) -> None:
-        import threading
+    if isinstance(error, TaskTimedOut):
+        hint = "raise the step's timeout (--task-timeout, KFP_MLFLOW_TASK_TIMEOUT) if it needs it"
+        return StepTimedOutError.EXIT_CODE, str(error), hint
+    if isinstance(error, TaskSignalled):
+        return 6, str(error), None
+    if isinstance(error, KeyboardInterrupt):
+        return 130, "interrupted (SIGINT)", None
+    if isinstance(error, ours):
+        return int(error.exit_code), str(error.message), error.hint
+    return 6, str(error) or type(error).__name__, None
 
-        self._record, self._directory, self._every = record, directory, every
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def start(self) -> None:
-        self._record.save(self._directory)
-        self._thread.start()
+def _arm(timeout: float | None) -> dict[int, Any]:
+    """Turn SIGTERM/SIGHUP and the deadline into exceptions raised in the main thread, so the
+    task's runs end KILLED or FAILED with the reason; the supervisor's SIGKILL stays the
+    backstop for a task stuck where Python cannot act on a signal."""
+    previous: dict[int, Any] = {}
 
-    def stop(self) -> None:
-        self._done.set()
-        self._thread.join()
+    def terminated(signum: int, frame: FrameType | None) -> None:
+        raise TaskSignalled(signum)
 
-    def _loop(self) -> None:
-        import contextlib
+    def expired(signum: int, frame: FrameType | None) -> None:
+        raise TaskTimedOut(float(timeout or 0))
 
-        from kfp_mlflow.task_records import peak_rss_mb
+    if threading.current_thread() is not threading.main_thread():
+        return previous  # an in-process test harness: no signals to take
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        previous[signum] = signal.signal(signum, terminated)
+    if timeout:
+        previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, expired)
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+    return previous
 
-        while not self._done.wait(self._every):
-            self._record.peak_rss_mb = round(peak_rss_mb(), 1)
-            with contextlib.suppress(Exception):  # the record changed under us: next beat
-                self._record.save(self._directory)
+
+def _disarm(previous: dict[int, Any]) -> None:
+    if signal.SIGALRM in previous:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+    previous.clear()
+
+
+def _load_component_module(path: Path, utils: Any) -> Any:
+    """The component's code, then its temporary folder removed (kfp's launcher script writes
+    it to a fresh ``mktemp -d`` folder per task and never deletes it)."""
+    module = utils.load_module(module_name=path.stem, module_directory=path.parent)
+    folder = path.parent
+    if path.name == _EPHEMERAL_MODULE and folder.parent == Path(tempfile.gettempdir()):
+        shutil.rmtree(folder, ignore_errors=True)
+    return module
+
+
+def _call(executor: Any, step: str) -> None:
+    """Run the user's function; a ``sys.exit`` inside it is a verdict, not a crash."""
+    from kfp_mlflow.exceptions import ContractError, StepFailedError
+
+    try:
+        executor.execute()
+    except SystemExit as done:
+        if done.code in (None, 0):
+            raise ContractError(
+                f"step {step} called sys.exit(0) before returning, so its outputs were "
+                "never written",
+                hint="return from the step function instead of exiting",
+            ) from None
+        raise StepFailedError(f"step {step} exited with status {done.code}") from None
 
 
 def _execute_tracked(
@@ -159,17 +234,20 @@ def _execute_tracked(
     with task_run(step=step, kfp=kfp) as run:
         record.mlflow_run_id = run.run_id
         run.log_params({k: v for k, v in parameters.items() if k not in IDENTITY_INPUTS})
-        executor.execute()
-        for artifact in executor.output_artifacts.values():
-            if artifact.schema_title == _METRICS_SCHEMA:
-                run.log_metrics(
-                    {
-                        key: value
-                        for key, value in artifact.metadata.items()
-                        if isinstance(value, int | float) and not isinstance(value, bool)
-                    }
-                )
-        record.label = run.tags.get(TAG_RUN_NAME, "")
+        try:
+            _call(executor, step)
+        finally:
+            # Also on failure: a metric the step logged before raising may explain why.
+            for artifact in executor.output_artifacts.values():
+                if artifact.schema_title == _METRICS_SCHEMA:
+                    run.log_metrics(
+                        {
+                            key: value
+                            for key, value in artifact.metadata.items()
+                            if isinstance(value, int | float) and not isinstance(value, bool)
+                        }
+                    )
+            record.label = run.tags.get(TAG_RUN_NAME, "")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ kfp; ``install_kfp_package`` is off because the image already has kfp.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -32,10 +33,11 @@ from kfp import dsl
 from kfp.dsl import structures
 from kfp.dsl.python_component import PythonComponent
 
-from kfp_mlflow.executor import IDENTITY_INPUTS, STEP_ARG, UNTRACKED_ARG
+from kfp_mlflow.executor import IDENTITY_INPUTS
+from kfp_mlflow.kfp_command import reroute_executor
 
-_KFP_EXECUTOR = "kfp.dsl.executor_main"
-_OUR_EXECUTOR = "kfp_mlflow.executor"
+# The variable by which a task's own deadline reaches the local runtime (Settings.task_timeout).
+TIMEOUT_ENV = "KFP_MLFLOW_TASK_TIMEOUT"
 
 _PLACEHOLDERS = dict(
     zip(
@@ -53,13 +55,36 @@ _PLACEHOLDERS = dict(
 class TrackedComponent(PythonComponent):  # type: ignore[misc]
     """A lightweight component whose tasks are tracked in MLflow (see the module docstring)."""
 
+    #: Seconds each of its tasks may run (``component(timeout=...)``); None: the run's default.
+    timeout: float | None = None
+
     def __call__(self, *args: Any, **kwargs: Any) -> dsl.PipelineTask:
         from kfp_mlflow.components.platform import configure_task
 
         for name, placeholder in _PLACEHOLDERS.items():
             kwargs.setdefault(name, placeholder)
         task: dsl.PipelineTask = super().__call__(*args, **kwargs)
+        if self.timeout is not None:
+            set_timeout(task, self.timeout)
         return configure_task(task)
+
+
+def set_timeout(task: dsl.PipelineTask, seconds: float) -> dsl.PipelineTask:
+    """Give ``task`` a deadline of its own, which wins over the run-wide ``--task-timeout``.
+
+    On a cluster it is the pod's ``activeDeadlineSeconds`` (``kfp.kubernetes.set_timeout``);
+    locally the supervisor ends the task's process group when it passes (SIGTERM, then SIGKILL),
+    and the run fails with ``step <name> timed out after <N>s`` (exit 11).
+    """
+    from kfp import kubernetes
+
+    from kfp_mlflow.exceptions import ConfigError
+
+    if not seconds > 0:
+        raise ConfigError(f"set_timeout: {seconds!r} is not a positive number of seconds")
+    kubernetes.set_timeout(task, math.ceil(seconds))
+    task.set_env_variable(TIMEOUT_ENV, f"{seconds:g}")
+    return task
 
 
 def component(
@@ -69,12 +94,14 @@ def component(
     step: str | None = None,
     packages_to_install: list[str] | None = None,
     track: bool = True,
+    timeout: float | None = None,
 ) -> Any:
     """Turn ``func`` into a tracked KFP component (usable bare or with arguments).
 
     ``step`` names the step in MLflow (``kfp_mlflow.step`` tag, default: the function's name);
     ``track=False`` keeps the identity inputs and cluster settings but opens no MLflow run (the
-    exit handler uses it).
+    exit handler uses it); ``timeout`` gives each of its tasks a deadline of its own (seconds,
+    see :func:`set_timeout`; default: the run's ``--task-timeout``).
     """
     if func is None:
         return lambda f: component(
@@ -83,6 +110,7 @@ def component(
             step=step,
             packages_to_install=packages_to_install,
             track=track,
+            timeout=timeout,
         )
     from kfp_mlflow.exceptions import ConfigError
     from kfp_mlflow.settings import get_settings
@@ -100,29 +128,12 @@ def component(
         install_kfp_package=False,
     )
     spec = plain.component_spec
-    _reroute_executor(spec, step or func.__name__, track)
+    reroute_executor(spec, step=step or func.__name__, track=track)
     for name in IDENTITY_INPUTS:
         spec.inputs = {**(spec.inputs or {}), name: structures.InputSpec(type="String")}
-    return TrackedComponent(component_spec=spec, python_func=func)
-
-
-def _reroute_executor(spec: structures.ComponentSpec, step: str, track: bool) -> None:
-    container = spec.implementation.container
-    # A lightweight component always has a container with a command.
-    assert container is not None
-    assert container.command is not None
-    script = container.command[2]
-    if _KFP_EXECUTOR not in script:  # pragma: no cover - would mean kfp changed its launcher
-        raise RuntimeError(f"kfp's component command no longer runs {_KFP_EXECUTOR}")
-    command = list(container.command)
-    # The comment keeps kfp's name in the script: kfp.local's SubprocessRunner runs a task only
-    # if its command mentions kfp's executor (its test for "lightweight Python component").
-    command[2] = f"# {_OUR_EXECUTOR} wraps {_KFP_EXECUTOR}\n" + script.replace(
-        _KFP_EXECUTOR, _OUR_EXECUTOR
-    )
-    container.command = command
-    extra = [STEP_ARG, step] + ([UNTRACKED_ARG] if not track else [])
-    container.args = [*(container.args or []), *extra]
+    tracked = TrackedComponent(component_spec=spec, python_func=func)
+    tracked.timeout = timeout
+    return tracked
 
 
 def exit_handler(name: str = "tracked-run", image: str | None = None) -> dsl.ExitHandler:

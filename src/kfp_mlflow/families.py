@@ -29,18 +29,23 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import warnings
 from functools import cache
 from importlib import metadata
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kfp_mlflow.contracts import TaskType
 from kfp_mlflow.exceptions import ConfigError
+from kfp_mlflow.extensions import (
+    BACKENDS,
+    Registry,
+    by_entry_point_name,
+    load_object,
+)
 
 ENTRY_POINT_GROUP = "kfp_mlflow.families"
-Task = Literal["regression", "classification"]
-TASKS: tuple[Task, ...] = ("regression", "classification")
+TASKS: tuple[TaskType, ...] = ("regression", "classification")
 
 
 class ParamAlias(BaseModel):
@@ -52,7 +57,7 @@ class ParamAlias(BaseModel):
     #: ``inverse`` turns a regularisation strength into its reciprocal (``alpha`` → ``C``).
     transform: Literal["identity", "inverse"] = "identity"
     #: The tasks the alias applies to (elsewhere the name goes to the estimator unchanged).
-    tasks: tuple[Task, ...] = TASKS
+    tasks: tuple[TaskType, ...] = TASKS
 
     def apply(self, value: Any) -> Any:
         return 1.0 / float(value) if self.transform == "inverse" else value
@@ -96,7 +101,7 @@ class Family(BaseModel):
     classifier: str | None = None
     aliases: dict[str, ParamAlias] = Field(default_factory=dict)
     #: Parameters set unless the candidate gives them, per task (``{"classification": {...}}``).
-    defaults: dict[Task, dict[str, Any]] = Field(default_factory=dict)
+    defaults: dict[TaskType, dict[str, Any]] = Field(default_factory=dict)
     #: Parameters the estimator takes through ``**kwargs`` (get_params does not list them).
     extra_params: tuple[str, ...] = ()
     #: The estimator parameter that takes the pipeline's seed, when the estimator has it.
@@ -174,7 +179,15 @@ class Family(BaseModel):
             )
 
     def get_backend(self) -> Backend:
-        return load_object(self.backend, f"backend of family {self.name!r}")  # type: ignore[no-any-return]
+        """The backend ``backend`` names: a registered backend (``sklearn``, ``spark``, entry
+        points of ``kfp_mlflow.backends``) or a ``module:attribute`` import path."""
+        path = BACKENDS.resolve(self.backend)
+        if path is None:
+            raise ConfigError(
+                f"candidates: family {self.name!r}: unknown backend {self.backend!r}",
+                hint=f"one of {', '.join(BACKENDS.entries())} or an import path module:attribute",
+            )
+        return load_object(path, f"backend of family {self.name!r}")  # type: ignore[no-any-return]
 
 
 class Backend(Protocol):
@@ -207,21 +220,6 @@ def _installed(module: str) -> bool:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         return False
-
-
-def load_object(reference: str, what: str) -> Any:
-    module, _, attribute = reference.partition(":")
-    if not module or not attribute:
-        raise ConfigError(f"candidates: {what}: {reference!r} is not an import path module:Name")
-    try:
-        return getattr(importlib.import_module(module), attribute)
-    except ImportError as error:
-        raise ConfigError(
-            f"candidates: {what}: cannot import {module!r} ({error})",
-            hint=f"pip install the package that provides {module}",
-        ) from error
-    except AttributeError:
-        raise ConfigError(f"candidates: {what}: {module!r} has no {attribute!r}") from None
 
 
 # Reviewed allowlists. skops already trusts numpy arrays, builtins and every scikit-learn
@@ -371,28 +369,24 @@ BUILTIN_FAMILIES: tuple[Family, ...] = (
 )
 
 
+def _declared_families(entry_point: metadata.EntryPoint) -> dict[str, Family]:
+    """An entry point's object: a Family, a list of them, or a callable returning either."""
+    loaded = entry_point.load()
+    declared = loaded() if callable(loaded) and not isinstance(loaded, Family) else loaded
+    found: dict[str, Family] = {}
+    for family in declared if isinstance(declared, (list, tuple)) else [declared]:
+        if not isinstance(family, Family):
+            raise TypeError(f"{type(family).__name__} is not a kfp_mlflow Family")
+        if family.name in found:
+            raise ValueError(f"family {family.name!r} is already defined")
+        found[family.name] = family
+    return found
+
+
 @cache
 def registered_families() -> dict[str, Family]:
     """Built-in families, then those installed distributions declare (built-ins win)."""
-    families = {family.name: family for family in BUILTIN_FAMILIES}
-    for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            loaded = entry_point.load()
-            declared = loaded() if callable(loaded) and not isinstance(loaded, Family) else loaded
-            items = declared if isinstance(declared, (list, tuple)) else [declared]
-            for family in items:
-                if not isinstance(family, Family):
-                    raise TypeError(f"{type(family).__name__} is not a kfp_mlflow Family")
-                if family.name in families:
-                    raise ValueError(f"family {family.name!r} is already defined")
-                families[family.name] = family
-        except Exception as error:  # one broken plugin must not break every run
-            warnings.warn(
-                f"kfp_mlflow.families entry point {entry_point.name!r} ({entry_point.value}) "
-                f"ignored: {type(error).__name__}: {error}",
-                stacklevel=2,
-            )
-    return families
+    return FAMILIES.entries()
 
 
 def available_families() -> list[str]:
@@ -406,11 +400,9 @@ def available_families() -> list[str]:
 
 def get_family(name: str) -> Family:
     """The family a candidate names: a registered name or a ``module:Class`` import path."""
-    families = registered_families()
-    if name in families:
-        return families[name]
-    if ":" in name:
-        return _import_path_family(name)
+    found = FAMILIES.resolve(name, registered_families())
+    if found is not None:
+        return found
     raise ConfigError(
         f"candidates: unknown family {name!r}",
         hint=f"choose one of {', '.join(available_families())} or an import path module:Class",
@@ -447,10 +439,27 @@ def _import_path_family(path: str) -> Family:
     )
 
 
+FAMILIES: Registry[Family] = Registry(
+    kind="family",
+    group=ENTRY_POINT_GROUP,
+    builtins=lambda: {family.name: family for family in BUILTIN_FAMILIES},
+    unpack=_declared_families,
+    from_path=_import_path_family,
+)
+
+
 #: MLflow flavors whose pyfunc model returns predictions only, and the adapter
 #: (``module:function`` taking the model directory) that loads it and also gives evaluate the
 #: class probabilities, so probabilistic metrics (roc_auc, log_loss) compare across families.
 SCORER_ADAPTERS: dict[str, str] = {"spark": "kfp_mlflow.spark_ml:load_spark_scorer"}
+#: ... and those installed distributions add (entry-point group ``kfp_mlflow.scorer_adapters``,
+#: named by flavor).
+SCORERS: Registry[str] = Registry(
+    kind="scorer adapter",
+    group="kfp_mlflow.scorer_adapters",
+    builtins=lambda: SCORER_ADAPTERS,
+    unpack=by_entry_point_name,
+)
 
 
 def scorer_for(model_dir: str) -> Any:
@@ -465,7 +474,7 @@ def scorer_for(model_dir: str) -> Any:
     flavors = (
         (yaml.safe_load(mlmodel.read_text()) or {}).get("flavors", {}) if mlmodel.is_file() else {}
     )
-    for flavor, adapter in SCORER_ADAPTERS.items():
+    for flavor, adapter in SCORERS.entries().items():
         if flavor in flavors:
             return load_object(adapter, f"scorer of flavor {flavor!r}")(model_dir)
     pyfunc_model = mlflow.pyfunc.load_model(model_dir)

@@ -38,8 +38,9 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from kfp_mlflow.exceptions import ConfigError
+from kfp_mlflow.failures import server_failed
 from kfp_mlflow.tag_schema import TAG_HEAD_TO_HEAD_PREFIX, TAG_PARENT, TAG_RUN_NAME
-from kfp_mlflow.tracking import mlflow_errors, server_failed, tracking_uri_env
+from kfp_mlflow.tracking import mlflow_errors, tracking_uri_env
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -415,8 +416,6 @@ def _missing_columns(client: MlflowClient, name: str, version: str, features: An
 def _scoring(action: str) -> Iterator[None]:
     """A failing server or store propagates as a TrackingError; anything else this model does
     (no such artifact, a flavor not installed here, a schema refusal) is a _CannotScoreError."""
-    from requests.exceptions import RequestException
-
     from kfp_mlflow.exceptions import KfpMlflowError
 
     try:
@@ -424,7 +423,7 @@ def _scoring(action: str) -> Iterator[None]:
             yield
     except KfpMlflowError as error:
         cause = error.__cause__
-        if cause is None or isinstance(cause, RequestException) or server_failed(cause):
+        if cause is None or server_failed(cause):
             raise
         raise _cannot_score(cause) from cause
     except Exception as error:

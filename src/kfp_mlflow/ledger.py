@@ -31,6 +31,11 @@ class Entry:
     started: float
     #: MLflow runs owned directly (not found by KFP run id), e.g. a ``predict --watch`` session.
     run_ids: tuple[str, ...] = ()
+    #: Other processes whose life keeps the runs open (a local run's driver and supervisor).
+    pids: tuple[int, ...] = ()
+
+    def alive(self) -> bool:
+        return any(alive(pid) for pid in (self.pid, *self.pids))
 
 
 @dataclass(frozen=True)
@@ -49,11 +54,13 @@ def remember(
     tracking_uri: str,
     experiment: str,
     run_ids: tuple[str, ...] = (),
+    pids: tuple[int, ...] = (),
 ) -> None:
-    """Record that this process has runs open under ``kfp_run_id`` (or ``run_ids``)."""
+    """Record that this process (and ``pids``) has runs open under ``kfp_run_id`` (or
+    ``run_ids``)."""
     folder = _folder(settings)
     folder.mkdir(parents=True, exist_ok=True)
-    entry = Entry(kfp_run_id, tracking_uri, experiment, os.getpid(), time.time(), run_ids)
+    entry = Entry(kfp_run_id, tracking_uri, experiment, os.getpid(), time.time(), run_ids, pids)
     (folder / f"{kfp_run_id}.json").write_text(json.dumps(asdict(entry)))
 
 
@@ -67,6 +74,7 @@ def entries(settings: Settings) -> list[Entry]:
         try:
             raw = json.loads(path.read_text())
             raw["run_ids"] = tuple(raw.get("run_ids", ()))
+            raw["pids"] = tuple(raw.get("pids", ()))
             found.append(Entry(**raw))
         except (OSError, ValueError, TypeError):
             continue
@@ -74,14 +82,22 @@ def entries(settings: Settings) -> list[Entry]:
 
 
 def alive(pid: int) -> bool:
-    """Whether process ``pid`` still exists (this machine's ledger: same process namespace)."""
+    """Whether process ``pid`` still runs (this machine's ledger: same process namespace).
+
+    A zombie is dead: a killed runner's children are reparented to a PID 1 that may never reap
+    them, and ``kill(pid, 0)`` still succeeds on an unreaped process.
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc here: trust kill(0)
+    return state != "Z"
 
 
 def reconcile(settings: Settings, tracking_uri: str) -> list[Reconciled]:
@@ -90,7 +106,7 @@ def reconcile(settings: Settings, tracking_uri: str) -> list[Reconciled]:
 
     done = []
     for entry in entries(settings):
-        if entry.tracking_uri != tracking_uri or alive(entry.pid):
+        if entry.tracking_uri != tracking_uri or entry.alive():
             continue
         scoped = settings.model_copy(
             update={"experiment_name": entry.experiment, "tracking_uri": tracking_uri}

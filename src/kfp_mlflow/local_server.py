@@ -16,13 +16,20 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from kfp_mlflow.exceptions import TrackingError
+from kfp_mlflow.settings import child_environment
 
 _STATE_FILE = "server.json"
+_LOCK_FILE = "server.lock"
 _START_TIMEOUT_S = 90.0
+# A local server needs the tracking and artifact API only: MLflow 3's job runner (a supervisor
+# and three huey consumer processes, ~0.25 GB each) serves features no local run uses.
+_SERVER_ENV = {"MLFLOW_TRACKING_URI": "", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -81,7 +88,7 @@ class LocalMlflowServer:
                 stdin=subprocess.DEVNULL,
                 # Its own process group: the server spawns uvicorn workers, stopped together.
                 start_new_session=True,
-                env={**os.environ, "MLFLOW_TRACKING_URI": ""},
+                env=child_environment(_SERVER_ENV),
             )
         deadline = time.monotonic() + _START_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -150,27 +157,82 @@ def running_server(directory: Path) -> str | None:
 
 
 def ensure_server(directory: Path, port: int = 0) -> str:
-    """Reuse the detached local server of ``directory`` or start one; return its URL."""
+    """Reuse the detached local server of ``directory`` or start one; return its URL.
+
+    Concurrent first starts in one directory agree on one server: the check and the start
+    (with its database migration) happen under an exclusive lock on a file beside the store.
+    The server does not inherit the lock's descriptor (``Popen`` closes it in the child).
+    """
     url = running_server(directory)
     if url:
         return url
-    return LocalMlflowServer(directory, port=port).start(detached=True).url
+    directory.mkdir(parents=True, exist_ok=True)
+    with _exclusive(directory / _LOCK_FILE):
+        url = running_server(directory)  # started by whoever held the lock before us
+        if url:
+            return url
+        return LocalMlflowServer(directory, port=port).start(detached=True).url
 
 
-def stop_server(directory: Path) -> bool:
-    """Stop the detached local server of ``directory``; False when none was running."""
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    import fcntl
+
+    with path.open("a") as handle:
+        deadline = time.monotonic() + _START_TIMEOUT_S + 10
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TrackingError(
+                        f"another process has been starting the local MLflow server in "
+                        f"{path.parent} for over {_START_TIMEOUT_S + 10:.0f}s",
+                        hint=f"see {path.parent / 'server.log'}",
+                    ) from None
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """What ``server stop`` found: ``running`` False means there was nothing to stop
+    (``stale`` when a state file named a server that had already exited)."""
+
+    running: bool
+    stale: bool = False
+    url: str = ""
+
+
+def stop_server(directory: Path) -> Stopped:
+    """Stop the detached local server of ``directory``."""
     state_file = directory / _STATE_FILE
     state = _read_state(directory)
     if state is None:
         state_file.unlink(missing_ok=True)
-        return False
-    pid, _ = state
+        return Stopped(running=False)
+    pid, url = state
+    if not _alive(pid):
+        state_file.unlink(missing_ok=True)
+        return Stopped(running=False, stale=True, url=url)
     _terminate(pid)
     for _ in range(60):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not _alive(pid):
             break
         time.sleep(0.25)
     state_file.unlink(missing_ok=True)
+    return Stopped(running=True, url=url)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
     return True

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kfp_mlflow.exceptions import ConfigError
-from kfp_mlflow.families import Family, get_family, load_object, registered_families
+from kfp_mlflow.extensions import load_object
+from kfp_mlflow.families import Family, get_family, registered_families
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -198,7 +198,8 @@ def register_family_converters(model: Any) -> None:
         calculate_linear_regressor_output_shapes,
     )
 
-    from kfp_mlflow.families import load_object, registered_families
+    from kfp_mlflow.extensions import load_object
+    from kfp_mlflow.families import registered_families
 
     held = _estimator_types(model)
     for family in registered_families().values():

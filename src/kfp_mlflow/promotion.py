@@ -18,11 +18,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from kfp_mlflow.audit import record_move
 from kfp_mlflow.exceptions import PromotionError
 from kfp_mlflow.head_to_head import HeadToHead
+from kfp_mlflow.model_versions import find_version
 from kfp_mlflow.policy import Policy
 from kfp_mlflow.tag_schema import (
     METRIC_PREFIX,
@@ -49,14 +51,110 @@ _MAX_ROUNDS = 20
 _ALIAS_WRITE_ATTEMPTS = 5
 
 
+class Verdict(StrEnum):
+    """Why ``@champion`` is (or stays) where promotion leaves it."""
+
+    # What the registry's state makes the target champion (``_target``).
+    NO_ELIGIBLE = "no_eligible"  # none passed the gate, or all lost / were blocked / rolled back
+    FIRST_CHAMPION = "first_champion"  # no champion yet: the best eligible version
+    WON_HEAD_TO_HEAD = "won_head_to_head"  # beat the champion like for like (mlflow.evaluate)
+    SCHEMA_CHANGE_PROMOTED = "schema_change_promoted"  # incomparable; on_schema_change=promote
+    NONE_BEATS = "none_beats"  # every challenger met the champion; none won
+    ALREADY_BEST = "already_best"  # on own-split scores the champion is the best
+    CHAMPION_UNSCORED = "champion_unscored"  # the champion has no value for the metric
+    BEATS_OWN_SPLIT = "beats_own_split"  # better by more than min_improvement, own-split scores
+    BEST_NOT_BETTER = "best_not_better"  # the best challenger is not better by enough
+    # Why one given version did not become champion (``_why_not``).
+    LOST_HEAD_TO_HEAD = "lost_head_to_head"
+    SCHEMA_CHANGE_BLOCKED = "schema_change_blocked"  # incomparable; on_schema_change=block
+    NOT_COMPARABLE = "not_comparable"  # it or the champion has no value for the metric
+    NOT_BETTER = "not_better"  # own-split scores: not better by more than min_improvement
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A promotion decision as data; :attr:`reason` is the sentence rendered from it (the audit
+    trail, the register step's report and the CLI show that sentence)."""
+
+    verdict: Verdict
+    version: str | None  # the version decided about: the target, or the one that was not
+    champion: str | None  # the champion it was weighed against
+    metric: str
+    min_improvement: float
+    value: float | None = None  # ``version``'s metric (own split unless ``record`` decided)
+    champion_value: float | None = None
+    improvement: float | None = None  # policy.improvement(value, champion_value)
+    record: HeadToHead | None = None  # the like-for-like comparison behind the decision
+
+    @property
+    def reason(self) -> str:
+        v, c, metric, margin = self.version, self.champion, self.metric, self.min_improvement
+        scope = (
+            f" ({self.record.detail})"
+            if self.record and self.record.detail
+            else " (each on its own test split)"
+        )
+        record = self.record
+        match self.verdict:
+            case Verdict.NO_ELIGIBLE:
+                return "no eligible version (quality gate, head-to-head, rollback)"
+            case Verdict.FIRST_CHAMPION:
+                return f"no @{CHAMPION} yet; v{v} {metric}={self.value:.6g}"
+            case Verdict.WON_HEAD_TO_HEAD:
+                assert record is not None
+                how = record.describe(str(v))
+                return f"v{v} beats @{CHAMPION} v{c} by more than {margin:g}: {how}"
+            case Verdict.SCHEMA_CHANGE_PROMOTED:
+                assert record is not None
+                return f"{record.detail}; policy on_schema_change=promote: v{v}"
+            case Verdict.NONE_BEATS:
+                return f"no eligible version beats @{CHAMPION} v{c}"
+            case Verdict.ALREADY_BEST:
+                return f"v{c} is already the best ({metric}={self.value:.6g})"
+            case Verdict.CHAMPION_UNSCORED:
+                return f"@{CHAMPION} v{c} has no {metric}; v{v} wins"
+            case Verdict.BEATS_OWN_SPLIT:
+                return (
+                    f"v{v} {metric}={self.value:.6g} beats @{CHAMPION} v{c} "
+                    f"({self.champion_value:.6g}) by {self.improvement:.6g} > {margin:g}{scope}"
+                )
+            case Verdict.BEST_NOT_BETTER:
+                return (
+                    f"best challenger v{v} {metric}={self.value:.6g} is not better than "
+                    f"@{CHAMPION} v{c} ({self.champion_value:.6g}) by more than {margin:g} "
+                    f"(improvement {self.improvement:.6g}){scope}"
+                )
+            case Verdict.LOST_HEAD_TO_HEAD:
+                assert record is not None
+                return (
+                    f"v{v} does not beat @{CHAMPION} v{c} by more than {margin:g}: "
+                    f"{record.describe(str(v))}"
+                )
+            case Verdict.SCHEMA_CHANGE_BLOCKED:
+                assert record is not None
+                return f"{record.detail}; policy on_schema_change=block: v{v} not promoted"
+            case Verdict.NOT_COMPARABLE:
+                return f"v{v} is not comparable with @{CHAMPION} v{c}"
+            case Verdict.NOT_BETTER:
+                return (
+                    f"v{v} {metric}={self.value:.6g} does not beat @{CHAMPION} v{c} "
+                    f"({self.champion_value:.6g}) by more than {margin:g} "
+                    f"(improvement {self.improvement:.6g}){scope}"
+                )
+
+
 @dataclass(frozen=True)
 class Promotion:
-    """What happened to ``@champion``."""
+    """What happened to ``@champion``, and why (``outcome``: the decision as data)."""
 
     promoted: bool
     champion_version: str | None
     previous_champion: str | None
-    reason: str
+    outcome: Outcome
+
+    @property
+    def reason(self) -> str:
+        return self.outcome.reason
 
 
 def version_metric(version: ModelVersion, metric: str) -> float | None:
@@ -121,14 +219,7 @@ def _versions(client: MlflowClient, name: str) -> list[ModelVersion]:
 
 
 def current_champion(client: MlflowClient, name: str) -> ModelVersion | None:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return client.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException as error:
-        if error.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"}:
-            return None
-        raise
+    return find_version(client, name, alias=CHAMPION)
 
 
 @dataclass(frozen=True)
@@ -195,16 +286,28 @@ def _target(
     champion: ModelVersion | None,
     policy: Policy,
     manual: ManualChoice | None = None,
-) -> tuple[ModelVersion | None, str]:
+) -> tuple[ModelVersion | None, Outcome]:
     """The version that should be champion now, and why."""
     manual = manual or ManualChoice(None, 0)
     if manual.pinned is not None:
         # A person chose: that version is the incumbent whatever the alias says right now (a
         # racing promoter's stale write is repaired), and only newer versions may challenge it.
         champion = next((v for v in versions if v.version == manual.pinned), champion)
+    incumbent = champion.version if champion else None
+
+    def outcome(verdict: Verdict, version: ModelVersion | None, **numbers: Any) -> Outcome:
+        return Outcome(
+            verdict,
+            version.version if version is not None else None,
+            incumbent,
+            policy.metric,
+            policy.min_improvement,
+            **numbers,
+        )
+
     eligible = _eligible(versions, policy, manual)
     if not eligible:
-        return champion, "no eligible version (quality gate, head-to-head, rollback)"
+        return champion, outcome(Verdict.NO_ELIGIBLE, None)
 
     def best_of(candidates: list[ModelVersion]) -> ModelVersion:
         # Best first; on a tie the older version wins, so equal re-runs never move the alias.
@@ -218,9 +321,8 @@ def _target(
 
     if champion is None:
         best = best_of(eligible)
-        return best, (
-            f"no @{CHAMPION} yet; v{best.version} "
-            f"{policy.metric}={version_metric(best, policy.metric):.6g}"
+        return best, outcome(
+            Verdict.FIRST_CHAMPION, best, value=version_metric(best, policy.metric)
         )
     # Like for like first: versions that beat this champion on their own test rows.
     winners = [
@@ -233,10 +335,13 @@ def _target(
         record = HeadToHead.of(best, champion.version)
         assert record is not None
         if record.verdict == "incomparable":
-            return best, f"{record.detail}; policy on_schema_change=promote: v{best.version}"
-        return best, (
-            f"v{best.version} beats @{CHAMPION} v{champion.version} by more than "
-            f"{policy.min_improvement:g}: {record.describe(best.version)}"
+            return best, outcome(Verdict.SCHEMA_CHANGE_PROMOTED, best, record=record)
+        return best, outcome(
+            Verdict.WON_HEAD_TO_HEAD,
+            best,
+            value=record.challenger,
+            champion_value=record.champion,
+            record=record,
         )
     # Versions never compared with this champion (registered before head-to-heads, racing ones,
     # a metric mlflow.evaluate lacks): each version's own-split score is all there is, and the
@@ -249,32 +354,25 @@ def _target(
         or record.verdict == "unmeasured"
     ]
     if not unmet:
-        return champion, f"no eligible version beats @{CHAMPION} v{champion.version}"
+        return champion, outcome(Verdict.NONE_BEATS, None)
     best = best_of(unmet)
     best_value = version_metric(best, policy.metric)
     assert best_value is not None
     if best.version == champion.version:
-        return (
-            champion,
-            f"v{champion.version} is already the best ({policy.metric}={best_value:.6g})",
-        )
+        return champion, outcome(Verdict.ALREADY_BEST, champion, value=best_value)
     champion_value = version_metric(champion, policy.metric)
     if champion_value is None:
-        return best, f"@{CHAMPION} v{champion.version} has no {policy.metric}; v{best.version} wins"
-    record = HeadToHead.of(best, champion.version)
-    scope = f" ({record.detail})" if record is not None else " (each on its own test split)"
+        return best, outcome(Verdict.CHAMPION_UNSCORED, best, value=best_value)
     gain = policy.improvement(best_value, champion_value)
+    numbers = {
+        "value": best_value,
+        "champion_value": champion_value,
+        "improvement": gain,
+        "record": HeadToHead.of(best, champion.version),
+    }
     if gain > policy.min_improvement:
-        return best, (
-            f"v{best.version} {policy.metric}={best_value:.6g} beats @{CHAMPION} "
-            f"v{champion.version} ({champion_value:.6g}) by {gain:.6g} > "
-            f"{policy.min_improvement:g}{scope}"
-        )
-    return champion, (
-        f"best challenger v{best.version} {policy.metric}={best_value:.6g} is not better than "
-        f"@{CHAMPION} v{champion.version} ({champion_value:.6g}) by more than "
-        f"{policy.min_improvement:g} (improvement {gain:.6g}){scope}"
-    )
+        return best, outcome(Verdict.BEATS_OWN_SPLIT, best, **numbers)
+    return champion, outcome(Verdict.BEST_NOT_BETTER, best, **numbers)
 
 
 def promote(
@@ -294,7 +392,7 @@ def promote(
     makes is recorded in the audit trail (``actor``: who asked).
     """
     previous: str | None = None
-    decisive = ""  # the reason the alias was moved, if this promoter moved it
+    decisive: Outcome | None = None  # why the alias was moved, if this promoter moved it
     with mlflow_errors(f"promote a version of {name!r}"):
         for round_ in range(_MAX_ROUNDS):
             champion = current_champion(client, name)
@@ -309,20 +407,20 @@ def promote(
                 assert incumbent is not None
                 challenge(incumbent.version)
                 versions = _versions(client, name)
-            target, reason = _target(versions, champion, policy, manual)
+            target, outcome = _target(versions, champion, policy, manual)
             if target is None or (champion is not None and target.version == champion.version):
                 final = champion.version if champion else None
                 if final == version:
-                    reason = decisive or reason
+                    outcome = decisive or outcome
                 elif champion is not None:
-                    reason = _why_not(versions, version, champion, policy)
+                    outcome = _why_not(versions, version, champion, policy)
                 return Promotion(
                     promoted=final == version,
                     champion_version=final,
                     previous_champion=previous,
-                    reason=reason,
+                    outcome=outcome,
                 )
-            decisive = reason
+            decisive = outcome
             _set_alias(client, name, target.version)
             record_move(
                 client,
@@ -330,7 +428,7 @@ def promote(
                 from_version=champion.version if champion else None,
                 to_version=target.version,
                 action="pipeline",
-                reason=reason,
+                reason=outcome.reason,
                 actor=actor,
             )
     raise PromotionError(
@@ -363,29 +461,38 @@ def _needs_challenge(
 
 def _why_not(
     versions: list[ModelVersion], version: str, champion: ModelVersion, policy: Policy
-) -> str:
+) -> Outcome:
     """Why ``version`` did not become champion, in terms of the policy."""
     mine = next((v for v in versions if v.version == version), None)
     records = HeadToHead.records(mine) if mine is not None else {}
     record = records.get(champion.version) or next((r for r in records.values() if _out(r)), None)
+
+    def outcome(verdict: Verdict, against: str, **numbers: Any) -> Outcome:
+        return Outcome(verdict, version, against, policy.metric, policy.min_improvement, **numbers)
+
     if record is not None and record.verdict == "lost":
-        return (
-            f"v{version} does not beat @{CHAMPION} v{record.against} by more than "
-            f"{policy.min_improvement:g}: {record.describe(version)}"
+        return outcome(
+            Verdict.LOST_HEAD_TO_HEAD,
+            record.against,
+            value=record.challenger,
+            champion_value=record.champion,
+            record=record,
         )
     if record is not None and record.verdict == "incomparable" and _out(record):
-        return f"{record.detail}; policy on_schema_change=block: v{version} not promoted"
+        return outcome(Verdict.SCHEMA_CHANGE_BLOCKED, record.against, record=record)
     ours = version_metric(mine, policy.metric) if mine is not None else None
     theirs = version_metric(champion, policy.metric)
     if ours is None or theirs is None:
-        return f"v{version} is not comparable with @{CHAMPION} v{champion.version}"
-    gain = policy.improvement(ours, theirs)
-    # Own-split scores decided: say so, and why the same rows could not be used when known.
-    scope = record.detail if record is not None and record.detail else "each on its own test split"
-    return (
-        f"v{version} {policy.metric}={ours:.6g} does not beat @{CHAMPION} v{champion.version} "
-        f"({theirs:.6g}) by more than {policy.min_improvement:g} (improvement {gain:.6g}; "
-        f"{scope})"
+        return outcome(Verdict.NOT_COMPARABLE, champion.version, value=ours, champion_value=theirs)
+    return outcome(
+        Verdict.NOT_BETTER,
+        champion.version,
+        value=ours,
+        champion_value=theirs,
+        improvement=policy.improvement(ours, theirs),
+        # Own-split scores decided; the head-to-head, when there is one, says why not the same
+        # rows (e.g. no test rows recorded), and the reason carries it.
+        record=record,
     )
 
 

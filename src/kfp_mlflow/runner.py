@@ -1,22 +1,29 @@
 """Run any pipeline on this machine with kfp.local, tracked by a real MLflow server.
 
-kfp.local runs each task as a subprocess of the current interpreter (``use_venv=False``): the
-same component definitions as on the cluster, no image and no network. Outcomes come from
-structured data only: every kfp-mlflow task writes a status record (see
-:mod:`kfp_mlflow.task_records`) that the runner polls for progress and reads for the result —
-the failing step's own error class, message and exit code, and the register step's decision.
-kfp.local's own log goes to a file that nothing parses.
+Three processes share a local run (see :mod:`kfp_mlflow.local`): this one, which checks the
+arguments, starts the server, and then only watches; a *driver* in which kfp.local executes the
+compiled pipeline; and a *supervisor* that forks every task warm, enforces its deadline and
+records how it really ended. Outcomes come from structured data only: every kfp-mlflow task
+writes a status record (:mod:`kfp_mlflow.task_records`) and the supervisor writes the exit
+facts of every task process; kfp.local's own log goes to a file that nothing parses.
+
+The caller's process is left as it was: kfp.local's patches of ``print``, logging and the
+environment happen in the driver; signal handlers are installed only while the run lasts, in
+the main thread; the environment of the tasks is built (:func:`task_environment`), never
+written into ``os.environ``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
+import sys
+import tempfile
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,14 +38,24 @@ from kfp_mlflow.exceptions import (
     KfpMlflowError,
     PipelineStoppedError,
     StepFailedError,
+    StepTimedOutError,
     TrackingError,
 )
 from kfp_mlflow.ledger import forget, reconcile, remember
+from kfp_mlflow.local.supervisor import GRACE_S, SOCKET_ENV, ExitFacts
 from kfp_mlflow.local_server import ensure_server, is_healthy
-from kfp_mlflow.settings import ENV_PREFIX, Settings, get_settings, mlflow_http_environment
+from kfp_mlflow.settings import Settings, child_environment, get_settings, task_environment
 from kfp_mlflow.task_records import FAILED, RUNNING, SUCCEEDED, Stop, TaskRecord, read_records
 
-_POLL_SECONDS = 0.25
+_POLL_SECONDS = 0.2
+# After the tasks were told to stop, how long kfp.local may take to notice before its process
+# group is ended for it.
+_DRIVER_GRACE_S = GRACE_S + 10.0
+# Docker runs have no supervisor: a container's task past its deadline by this much is ended
+# by the runner (the task's own alarm normally ends it first).
+_DOCKER_OVERDUE_S = 15.0
+# The supervisor refused a task because the run was stopping.
+_EXIT_REFUSED = 75
 C = TypeVar("C", bound=Contract)
 
 
@@ -111,13 +128,17 @@ def run_local(
 
     ``arguments`` override parameter defaults; they are checked before anything starts (see
     :mod:`kfp_mlflow.validation`). Returns what happened; ``LocalRun.error`` holds the failing
-    step's own error (``raise_for_failure()`` raises it). The caller's environment is left as
-    it was. ``runner="docker"`` runs every task in the component image (``settings.image``,
-    built by ``.ci/build-image``) with kfp.local's DockerRunner, on the host network so tasks
-    reach the tracking server; tracking, artifacts and decision are the same.
-    """
-    from kfp import local
+    step's own error (``raise_for_failure()`` raises it). ``runner="docker"`` runs every task in
+    the component image (``settings.image``, built by ``.ci/build-image``) with kfp.local's
+    DockerRunner, on the host network so tasks reach the tracking server; tracking, artifacts
+    and decision are the same.
 
+    The first failing task stops the others at once; a task past its deadline
+    (``settings.task_timeout`` unless its component sets one) is ended. SIGINT and SIGTERM
+    (in the main thread) end every task, mark the run's MLflow runs KILLED and raise
+    :class:`InterruptedRunError`. Safe to call repeatedly in one process (a notebook): the
+    process's globals are left as they were.
+    """
     from kfp_mlflow.ir_checks import check_pipeline
     from kfp_mlflow.pipeline_loading import coerce_arguments, load_pipeline, merged_arguments
     from kfp_mlflow.validation import check_arguments
@@ -127,7 +148,10 @@ def run_local(
     arguments = coerce_arguments(pipeline, dict(arguments or {}))
     check_arguments(merged_arguments(pipeline, arguments))
     check_pipeline(pipeline)  # the graph a cluster would reject, rejected here too
+    if runner not in ("subprocess", "docker"):
+        raise ConfigError(f"runner: {runner!r} is not subprocess or docker")
     started = time.perf_counter()
+    docker_options = docker_runner_options(settings) if runner == "docker" else None
     tracking_uri = resolve_tracking_uri(settings)
     # Runs an earlier, dead local run left open against this server are closed first.
     reconcile(settings, tracking_uri)
@@ -135,55 +159,81 @@ def run_local(
     run_dir = (settings.work_dir / "runs" / stamp).resolve()
     status_dir = run_dir / "tasks"
     status_dir.mkdir(parents=True, exist_ok=True)
-    log_path = run_dir / "pipeline.log"
-    task_env, task_runner = _task_runner(runner, settings, tracking_uri, run_dir, status_dir)
+    _write_spec(pipeline, arguments, run_dir)
+    if runner == "subprocess" and not settings.git_commit:
+        settings = settings.model_copy(update={"git_commit": git_commit(Path.cwd())})
+    if docker_options is not None:
+        settings = settings.model_copy(update={"image_digest": docker_options.pop("image_id")})
+    env = task_environment(
+        settings,
+        tracking_uri=tracking_uri,
+        runner="local" if runner == "subprocess" else "docker",
+        status_dir=status_dir,
+    )
+    task_settings = settings.model_copy(
+        update={"tracking_uri": tracking_uri, "status_dir": status_dir}
+    )
+    processes = _Processes(run_dir, status_dir, env, settings, docker_options)
+    watch = _Watch(status_dir, on_event, processes, runner)
 
     def opened(kfp_run_id: str) -> None:
-        remember(settings, kfp_run_id, tracking_uri, settings.experiment_name)
+        remember(
+            settings,
+            kfp_run_id,
+            tracking_uri,
+            settings.experiment_name,
+            pids=processes.pids(),
+        )
 
-    watcher = _Watcher(status_dir, on_event, opened)
-    failure: BaseException | None = None
-    with _environment(task_env), log_path.open("w") as log, warnings.catch_warnings():
-        # kfp warns that the project image is not a Python image; locally that is the point.
-        warnings.filterwarnings("ignore", message=".*non-Python base image.*")
-        local.init(runner=task_runner, pipeline_root=str(run_dir), raise_on_error=True)
-        task_settings = get_settings()
-        watcher.start()
-        try:
-            with (
-                contextlib.redirect_stdout(log),
-                contextlib.redirect_stderr(log),
-                _stop_on_interrupt(status_dir, task_settings),
-            ):
-                pipeline(**arguments)
-        except KeyboardInterrupt:
-            watcher.stop()
-            killed = _count_killed(status_dir, task_settings)
-            for kfp_run_id in {record.kfp_run_id for record in read_records(status_dir)}:
-                forget(settings, kfp_run_id)
-            raise InterruptedRunError(
-                f"interrupted; {killed} MLflow run(s) of this pipeline run marked KILLED",
-                hint=f"partial log: {log_path}",
-            ) from None
-        except RuntimeError as error:  # kfp.local: a task ended in FAILURE
-            failure = error
-        finally:
-            watcher.stop()
-        records = read_records(status_dir)
-        kfp_run_ids = {record.kfp_run_id for record in records}
-        outcome = _failure(records, failure, log_path) if failure else None
-        # With the server down, closing would only wait out the request bounds again: the
-        # ledger keeps the runs for the next command (or `kfp-mlflow runs reconcile`).
-        if not tracking_uri.startswith("http") or is_healthy(tracking_uri, timeout=3.0):
-            _close_parents(kfp_run_ids, outcome, task_settings)
-            for kfp_run_id in kfp_run_ids:
-                forget(settings, kfp_run_id)
-    get_settings.cache_clear()
+    watch.on_new_run = opened
+    interrupted: int | None = None
+    try:
+        with _signals_as_flags() as caught:
+            processes.start()
+            interrupted = watch.until_done(caught)
+    finally:
+        processes.finish()
+    watch.scan()  # the final states
+    return _conclude(watch, processes, interrupted, settings, task_settings, started)
+
+
+def _conclude(
+    watch: _Watch,
+    processes: _Processes,
+    interrupted: int | None,
+    settings: Settings,
+    task_settings: Settings,
+    started: float,
+) -> LocalRun:
+    """Close the run's MLflow runs with the verdict and say what happened."""
+    status_dir, tracking_uri = processes.status_dir, str(task_settings.tracking_uri)
+    records = read_records(status_dir)
+    kfp_run_ids = {record.kfp_run_id for record in records}
+    if interrupted is not None:
+        killed = _end_killed(kfp_run_ids, task_settings)
+        for kfp_run_id in kfp_run_ids:
+            forget(settings, kfp_run_id)
+        raise InterruptedRunError(
+            f"interrupted by {signal.Signals(interrupted).name}; every task ended, {killed} "
+            "MLflow run(s) of this pipeline run marked KILLED",
+            hint=f"partial log: {processes.log_path}",
+            exit_code=128 + interrupted,
+        )
+    outcome = None
+    if not watch.succeeded:
+        facts = ExitFacts.read_all(status_dir)
+        outcome = _failure(records, facts, processes.log_path, watch.first_failure)
+    # With the server down, closing would only wait out the request bounds again: the
+    # ledger keeps the runs for the next command (or `kfp-mlflow runs reconcile`).
+    if not tracking_uri.startswith("http") or is_healthy(tracking_uri, timeout=3.0):
+        _close_parents(kfp_run_ids, outcome, task_settings)
+        for kfp_run_id in kfp_run_ids:
+            forget(settings, kfp_run_id)
     return LocalRun(
         succeeded=outcome is None,
         tracking_uri=tracking_uri,
-        run_dir=run_dir,
-        log_path=log_path,
+        run_dir=processes.run_dir,
+        log_path=processes.log_path,
         tasks=records,
         decision=_decision(records),
         error=outcome,
@@ -192,43 +242,21 @@ def run_local(
     )
 
 
+def _write_spec(pipeline: Any, arguments: dict[str, Any], run_dir: Path) -> None:
+    """The pipeline as the driver runs it: compiled IR (what a cluster runs) and arguments."""
+    from kfp import compiler
+
+    compiler.Compiler().compile(pipeline, str(run_dir / "pipeline.yaml"))
+    (run_dir / "arguments.json").write_text(json.dumps(arguments))
+
+
 # The component image's user (components/Dockerfile: USER 10001, group 0).
 IMAGE_UID = 10001
 
 
-def _task_runner(
-    runner: str, settings: Settings, tracking_uri: str, run_dir: Path, status_dir: Path
-) -> tuple[dict[str, str], Any]:
-    """The tasks' environment (subprocesses or containers: how settings reach them) and the
-    kfp.local runner."""
-    from kfp import local
-
-    task_env = {
-        "MLFLOW_TRACKING_URI": tracking_uri,
-        "MLFLOW_EXPERIMENT_NAME": settings.experiment_name,
-        f"{ENV_PREFIX}RUNNER": "local" if runner == "subprocess" else "docker",
-        f"{ENV_PREFIX}STATUS_DIR": str(status_dir),
-        # Usage telemetry has nowhere to go from a closed network; tasks need not try.
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        **mlflow_http_environment(settings),
-    }
-    if runner == "docker":
-        # The image carries the commit it was built from: that is the code that runs.
-        return task_env, docker_runner(settings, run_dir, task_env)
-    commit = settings.git_commit or git_commit(Path.cwd())
-    if commit:
-        task_env[f"{ENV_PREFIX}GIT_COMMIT"] = commit
-    return task_env, local.SubprocessRunner(use_venv=False)
-
-
-def docker_runner(settings: Settings, run_dir: Path, task_env: dict[str, str]) -> Any:
-    """kfp.local's DockerRunner for ``settings.image``, which must be in the local engine.
-
-    The pipeline root is mounted into every task at its own path, so it must be writable by
-    the image's non-root user: as root, hand it over; as anyone else, run tasks as yourself.
-    """
-    from kfp import local
-
+def docker_runner_options(settings: Settings) -> dict[str, Any]:
+    """kfp.local DockerRunner arguments for ``settings.image``, which must be in the local
+    engine (checked now, before anything starts), plus its ``image_id``."""
     try:
         import docker
 
@@ -240,119 +268,353 @@ def docker_runner(settings: Settings, run_dir: Path, task_env: dict[str, str]) -
             f"({type(error).__name__})",
             hint="build it with .ci/build-image (or set KFP_MLFLOW_IMAGE to one you have)",
         ) from None
-    task_env[f"{ENV_PREFIX}IMAGE_DIGEST"] = str(image.id)
-    run_args: dict[str, Any] = {}
-    if os.getuid() == 0:
-        for folder in (run_dir, *run_dir.rglob("*")):
-            os.chown(folder, IMAGE_UID, 0)
-    else:
-        run_args["user"] = f"{os.getuid()}:0"
-    return local.DockerRunner(network_mode="host", environment=dict(task_env), **run_args)
+    options: dict[str, Any] = {"network_mode": "host", "image_id": str(image.id)}
+    if os.getuid() != 0:
+        # The pipeline root is mounted at its own path: as anyone but root, tasks run as you.
+        options["user"] = f"{os.getuid()}:0"
+    return options
 
 
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """Set ``values`` (and one BLAS thread per task unless the user chose) for the block only."""
-    saved = dict(os.environ)
-    os.environ.update(values)
-    # kfp.local runs two tasks at once: one BLAS/OpenMP thread each keeps them off each other's
-    # cores (a user's own setting wins).
-    for threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(threads, "1")
-    get_settings.cache_clear()
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        get_settings.cache_clear()
+class _Processes:
+    """The driver and (subprocess runs) the supervisor of one local run, tied to this process
+    by a lifeline pipe whose write end only this process holds."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        status_dir: Path,
+        task_env: dict[str, str],
+        settings: Settings,
+        docker_options: dict[str, Any] | None,
+    ) -> None:
+        self.run_dir = run_dir
+        self.status_dir = status_dir
+        self.task_env = task_env
+        self.settings = settings
+        self.docker_options = docker_options
+        self.log_path = run_dir / "pipeline.log"
+        self.driver: subprocess.Popen[bytes] | None = None
+        self.supervisor: subprocess.Popen[bytes] | None = None
+        self._lifeline: int | None = None
+        self._socket_dir: str | None = None
+        self.socket_path = ""
+
+    def pids(self) -> tuple[int, ...]:
+        return (os.getpid(), *(p.pid for p in (self.driver, self.supervisor) if p is not None))
+
+    def start(self) -> None:
+        read_end, self._lifeline = os.pipe()
+        try:
+            env = child_environment(self.task_env)
+            if self.docker_options is None:
+                self._start_supervisor(read_end, env)
+                env[SOCKET_ENV] = self.socket_path
+            self._start_driver(read_end, env)
+        finally:
+            os.close(read_end)
+
+    def _start_supervisor(self, lifeline: int, env: dict[str, str]) -> None:
+        path = self.run_dir / "tasks.sock"
+        if len(str(path)) > 100:  # the limit of a Unix socket's path
+            self._socket_dir = tempfile.mkdtemp(prefix="kfp-mlflow-")
+            path = Path(self._socket_dir) / "tasks.sock"
+        self.socket_path = str(path)
+        command = [
+            sys.executable, "-m", "kfp_mlflow.local.supervisor",
+            "--socket", self.socket_path,
+            "--status-dir", str(self.status_dir),
+            "--lifeline", str(lifeline),
+            "--default-timeout", f"{self.settings.task_timeout:g}",
+        ]  # fmt: skip
+        if not self.settings.warm_tasks:
+            command.append("--cold")
+        with (self.run_dir / "supervisor.log").open("wb") as log:
+            self.supervisor = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+                pass_fds=(lifeline,),
+            )
+
+    def _start_driver(self, lifeline: int, env: dict[str, str]) -> None:
+        command = [
+            sys.executable, "-m", "kfp_mlflow.local.driver",
+            "--spec", str(self.run_dir / "pipeline.yaml"),
+            "--arguments", str(self.run_dir / "arguments.json"),
+            "--root", str(self.run_dir),
+            "--lifeline", str(lifeline),
+        ]  # fmt: skip
+        if self.docker_options is not None:
+            options = {**self.docker_options, "environment": dict(self.task_env)}
+            if os.getuid() == 0:  # the image's non-root user writes into the pipeline root
+                for folder in (self.run_dir, *self.run_dir.rglob("*")):
+                    os.chown(folder, IMAGE_UID, 0)
+            docker_file = self.run_dir / "docker.json"
+            # Holds the task environment (credentials included): readable by its owner only.
+            docker_file.touch(mode=0o600)
+            docker_file.write_text(json.dumps(options))
+            command += ["--runner", "docker", "--docker", str(docker_file)]
+        with self.log_path.open("wb") as log:
+            self.driver = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+                pass_fds=(lifeline,),
+            )
+
+    def driver_done(self) -> bool:
+        return self.driver is None or self.driver.poll() is not None
+
+    def stop_tasks(self) -> None:
+        """End every running task (SIGTERM, then SIGKILL after the grace period) and refuse
+        new ones; kfp.local then finds each remaining task failed and stops."""
+        if self.supervisor is not None and self.supervisor.poll() is None:
+            from kfp_mlflow.local.supervisor import request_stop
+
+            request_stop(self.socket_path)
+        if self.docker_options is not None:
+            from kfp_mlflow.local.driver import kill_containers
+
+            kill_containers(self.run_dir.name)
+
+    def end_driver(self) -> None:
+        if not self.driver_done():
+            assert self.driver is not None
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.driver.pid, signal.SIGKILL)
+
+    def finish(self) -> None:
+        """Make sure nothing of this run is left running, whatever happened."""
+        if self.driver is not None and not self.driver_done():
+            self.stop_tasks()
+            try:
+                self.driver.wait(timeout=_DRIVER_GRACE_S)
+            except subprocess.TimeoutExpired:
+                self.end_driver()
+                self.driver.wait()
+        if self.supervisor is not None and self.supervisor.poll() is None:
+            self.supervisor.terminate()  # ends its tasks (if any), then itself
+            try:
+                self.supervisor.wait(timeout=GRACE_S + 5.0)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.supervisor.pid, signal.SIGKILL)
+                self.supervisor.wait()
+        if self._lifeline is not None:
+            os.close(self._lifeline)
+            self._lifeline = None
+        if self._socket_dir:
+            import shutil
+
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
 
 
-class _Watcher:
-    """Polls the status directory and reports each task's start and end once."""
+class _Watch:
+    """Polls the status directory: reports each task's start and end once, notices the first
+    failure (a FAILED record, a task process that died without one, or — Docker — a task past
+    its deadline) and stops the rest of the run at once."""
 
     def __init__(
         self,
         directory: Path,
         on_event: Callable[[TaskEvent], None],
-        on_new_run: Callable[[str], None],
+        processes: _Processes,
+        runner: str,
     ) -> None:
         self._directory = directory
         self._on_event = on_event
-        self._on_new_run = on_new_run
+        self._processes = processes
+        self._runner = runner
+        self.on_new_run: Callable[[str], None] = lambda kfp_run_id: None
         self._runs: set[str] = set()
         self._seen: dict[str, str] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True, name="kfp-mlflow-watch")
+        self.first_failure: str | None = None  # record id or "pid:N"
+        self._stopped_at: float | None = None
 
-    def start(self) -> None:
-        self._thread.start()
+    @property
+    def succeeded(self) -> bool:
+        return (
+            self.first_failure is None
+            and self._processes.driver is not None
+            and (self._processes.driver.returncode == 0)
+        )
 
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            self._stop.set()
-            self._thread.join()
-            self._scan()  # the final states
+    def until_done(self, caught: list[int]) -> int | None:
+        """Watch until the driver ends; the signal that interrupted the run, if one did."""
+        while not self._processes.driver_done():
+            if caught:
+                self._processes.stop_tasks()
+                return caught[0]
+            self.scan()
+            if self._stopped_at is not None and (
+                time.monotonic() - self._stopped_at > _DRIVER_GRACE_S
+            ):
+                self._processes.end_driver()
+            time.sleep(_POLL_SECONDS)
+        return caught[0] if caught else None
 
-    def _loop(self) -> None:
-        while not self._stop.wait(_POLL_SECONDS):
-            self._scan()
-
-    def _scan(self) -> None:
-        for record in read_records(self._directory):
+    def scan(self) -> None:
+        records = read_records(self._directory)
+        facts = ExitFacts.read_all(self._directory)
+        by_pid = {record.pid: record for record in records}
+        for record in records:
             if record.kfp_run_id not in self._runs:
                 self._runs.add(record.kfp_run_id)
-                self._on_new_run(record.kfp_run_id)
-            if record.state == FAILED and Stop.load(self._directory) is None:
-                # Tasks not started yet do no work once one has failed.
-                code = record.error.exit_code if record.error else 6
-                Stop(record.label or record.task, code).save(self._directory)
-            if self._seen.get(record.record_id) == record.state:
+                self.on_new_run(record.kfp_run_id)
+            fact = facts.get(record.pid)
+            state = record.state
+            if state == RUNNING and fact is not None:
+                state = FAILED  # the process ended without finishing its record
+            if state == FAILED and not _is_consequence(record, fact):
+                self._fail(record.record_id, record.label or record.task, record.error)
+            if self._runner == "docker" and _overdue(record):
+                self._fail(record.record_id, record.label or record.task, None)
+            if self._seen.get(record.record_id) == state:
                 continue
-            if record.state != RUNNING and record.record_id not in self._seen:
-                self._emit(record, RUNNING)
-            self._seen[record.record_id] = record.state
-            self._emit(record, record.state)
+            if state != RUNNING and record.record_id not in self._seen:
+                self._emit(record, RUNNING, fact)
+            self._seen[record.record_id] = state
+            self._emit(record, state, fact)
+        for pid, fact in facts.items():
+            if pid not in by_pid and _failed(fact) and fact.stopped_by is None:
+                self._fail(f"pid:{pid}", fact.task or f"task {pid}", None)
 
-    def _emit(self, record: TaskRecord, state: str) -> None:
+    def _fail(self, key: str, label: str, error: Any) -> None:
+        if self.first_failure is not None:
+            return
+        self.first_failure = key
+        code = error.exit_code if error is not None else 6
+        # Tasks not started yet do no work; running ones are ended now.
+        Stop(label, code).save(self._directory)
+        self._processes.stop_tasks()
+        self._stopped_at = time.monotonic()
+
+    def _emit(self, record: TaskRecord, state: str, fact: ExitFacts | None) -> None:
         label = record.label or record.task
+        seconds = 0.0
+        if state != RUNNING:
+            seconds = fact.seconds if fact is not None else record.seconds
         with contextlib.suppress(Exception):  # a broken printer must not stop the run
-            self._on_event(TaskEvent(label, state, record.seconds if state != RUNNING else 0.0))
+            self._on_event(TaskEvent(label, state, seconds))
 
 
-def _failure(records: list[TaskRecord], failure: BaseException, log_path: Path) -> KfpMlflowError:
-    """The error the run ends with: the first step that failed for a reason of its own."""
-    hint = f"full log: {log_path}"
-    failed = sorted(
-        (r for r in records if r.state == FAILED and r.error is not None),
-        key=lambda r: (r.error.error_class == PipelineStoppedError.__name__, r.ended or 0),  # type: ignore[union-attr]
+def _overdue(record: TaskRecord) -> bool:
+    """A task still RUNNING well past its deadline (a Docker task whose alarm did not end it)."""
+    return bool(
+        record.state == RUNNING
+        and record.timeout
+        and time.time() - record.started > record.timeout + _DOCKER_OVERDUE_S
     )
-    if failed:
-        first = failed[0]
-        assert first.error is not None
-        return StepFailedError(
-            f"step {first.label or first.task} failed: {first.error.message}",
-            hint=first.error.hint or hint,
-            exit_code=first.error.exit_code,
+
+
+def _failed(fact: ExitFacts) -> bool:
+    return fact.signal is not None or fact.exit_code not in (0, _EXIT_REFUSED)
+
+
+def _is_consequence(record: TaskRecord, fact: ExitFacts | None) -> bool:
+    """Whether a failed task failed only because the run was already stopping."""
+    if fact is not None and fact.stopped_by in ("stop", "runner"):
+        return True
+    return record.error is not None and record.error.error_class == PipelineStoppedError.__name__
+
+
+@contextlib.contextmanager
+def _signals_as_flags() -> Iterator[list[int]]:
+    """While the block runs (main thread only), SIGINT and SIGTERM are noted, not raised: the
+    watch loop then stops the run in order. The previous handlers come back afterwards."""
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        caught.append(signum)
+
+    previous = {signum: signal.signal(signum, note) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield caught
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _failure(
+    records: list[TaskRecord],
+    facts: dict[int, ExitFacts],
+    log_path: Path,
+    first: str | None,
+) -> KfpMlflowError:
+    """The error the run ends with: the first task that failed for a reason of its own, with
+    what really ended it (its own error, its deadline, a signal, the OOM killer)."""
+    hint = f"full log: {log_path}"
+    by_id = {record.record_id: record for record in records}
+    if first is not None and first.startswith("pid:"):
+        orphan = facts[int(first.removeprefix("pid:"))]
+        return _died(orphan.task or f"task {orphan.pid}", orphan, orphan.seconds, hint)
+    record = by_id.get(first or "")
+    if record is None:
+        failed = sorted(
+            (
+                r
+                for r in records
+                if r.state != SUCCEEDED and not _is_consequence(r, facts.get(r.pid))
+            ),
+            key=lambda r: r.ended or time.time(),
         )
-    vanished = [r for r in records if r.state == RUNNING]
-    if vanished:
-        task = vanished[0]
-        memory = f", peak memory {task.peak_rss_mb:.0f} MB" if task.peak_rss_mb else ""
-        return StepFailedError(
-            f"step {task.label or task.task} was killed by a signal after "
-            f"{time.time() - task.started:.0f}s{memory} (SIGKILL: most likely the kernel's "
-            "out-of-memory killer)",
-            hint=f"give the task more memory or use less data; {hint}",
+        record = failed[0] if failed else None
+    if record is None:
+        # A task that is not a kfp-mlflow component failed; kfp.local names it in its log.
+        return StepFailedError("a task failed (not a kfp-mlflow component)", hint=hint)
+    label = record.label or record.task
+    fact = facts.get(record.pid)
+    timeout = (fact.timeout if fact else None) or record.timeout
+    timed_out = (fact is not None and fact.timed_out) or (
+        record.error is not None and record.error.exit_code == StepTimedOutError.EXIT_CODE
+    )
+    if not timed_out and fact is None and record.state == RUNNING and timeout:
+        timed_out = time.time() - record.started > timeout  # a Docker task past its deadline
+    if timed_out:
+        return StepTimedOutError(
+            f"step {label} timed out after {timeout or 0:g}s",
+            hint="give it more time with --task-timeout / KFP_MLFLOW_TASK_TIMEOUT, or "
+            "kfp_mlflow.set_timeout(task, seconds) on the task",
         )
-    # A task that is not a kfp-mlflow component failed; kfp.local names it in its exception.
-    return StepFailedError(f"a task failed: {_plain(str(failure))}", hint=hint)
+    if record.state == FAILED and record.error is not None:
+        return StepFailedError(
+            f"step {label} failed: {record.error.message}",
+            hint=record.error.hint or hint,
+            exit_code=record.error.exit_code,
+        )
+    seconds = fact.seconds if fact else time.time() - record.started
+    return _died(label, fact, seconds, hint)
 
 
-def _plain(text: str) -> str:
-    import re
-
-    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+def _died(label: str, fact: ExitFacts | None, seconds: float, hint: str) -> StepFailedError:
+    """A task whose process ended without reporting how: say what the supervisor saw."""
+    memory = f", peak memory {fact.peak_rss_mb:.0f} MB" if fact and fact.peak_rss_mb else ""
+    if fact is None:
+        cause = "stopped reporting: its process is gone and nothing saw how it ended"
+    elif fact.signal is None:
+        cause = f"exited with status {fact.exit_code} without reporting a result"
+    elif fact.oom_kill:
+        cause = f"was killed by the kernel's out-of-memory killer ({fact.oom_evidence})"
+        hint = f"give the task more memory or use less data; {hint}"
+    elif fact.signal == signal.SIGKILL:
+        evidence = (
+            f"not the out-of-memory killer: {fact.oom_evidence}"
+            if fact.oom_kill is False
+            else "no memory cgroup counter tells whether the out-of-memory killer did it"
+        )
+        cause = f"was killed by SIGKILL ({evidence})"
+    else:
+        cause = f"was ended by {fact.signal_name}"
+    return StepFailedError(f"step {label} {cause} after {seconds:.1f}s{memory}", hint=hint)
 
 
 def _decision(records: list[TaskRecord]) -> Decision | None:
@@ -382,38 +644,11 @@ def _close_parents(kfp_run_ids: set[str], error: KfpMlflowError | None, settings
             close_parent_run(kfp_run_id, state, str(error or ""), settings)
 
 
-def _count_killed(status_dir: Path, settings: Settings) -> int:
-    """How many MLflow runs of this pipeline run are KILLED (by the runner or by the tasks)."""
+def _end_killed(kfp_run_ids: set[str], settings: Settings) -> int:
+    """Mark this run's open MLflow runs KILLED; how many of its runs are KILLED now."""
     from kfp_mlflow.tracking import end_open_runs, runs_of
 
-    kfp_run_ids = {record.kfp_run_id for record in read_records(status_dir)}
     with contextlib.suppress(KfpMlflowError):
         end_open_runs(kfp_run_ids, "KILLED", settings)
         return sum(1 for run in runs_of(kfp_run_ids, settings) if run.info.status == "KILLED")
     return 0
-
-
-@contextlib.contextmanager
-def _stop_on_interrupt(status_dir: Path, settings: Settings) -> Iterator[None]:
-    """On Ctrl-C, mark this run's MLflow runs KILLED at once, then interrupt as usual.
-
-    kfp.local answers a KeyboardInterrupt by draining its queue of tasks; with the parent run
-    KILLED first, every task it still starts refuses to work (see tracking.task_run).
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        from kfp_mlflow.tracking import end_open_runs
-
-        kfp_run_ids = {record.kfp_run_id for record in read_records(status_dir)}
-        with contextlib.suppress(Exception):
-            end_open_runs(kfp_run_ids, "KILLED", settings)
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGINT, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kfp_mlflow.exceptions import ConfigError, DataError
+from kfp_mlflow.model_versions import find_version
 from kfp_mlflow.naming import check_model_name
 from kfp_mlflow.settings import Settings, get_settings
 from kfp_mlflow.tracking import mlflow_errors, tracking_uri_env
@@ -96,26 +97,23 @@ def resolve_model(
     aliases = dict(getattr(registered, "aliases", None) or {})
     if version:
         with mlflow_errors(f"read models:/{name}/{version}"):
-            try:
-                found = client.get_model_version(name, version)
-            except MlflowException as error:
-                if error.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-                    raise
-                latest = max((int(v.version) for v in registered.latest_versions or []), default=0)
-                raise ConfigError(
-                    f"model: {name!r} has no version {version!r}",
-                    hint=f"its latest version is {latest}" if latest else "it has no versions",
-                ) from None
+            found = find_version(client, name, version=version)
+        if found is None:
+            latest = max((int(v.version) for v in registered.latest_versions or []), default=0)
+            raise ConfigError(
+                f"model: {name!r} has no version {version!r}",
+                hint=f"its latest version is {latest}" if latest else "it has no versions",
+            )
         return ResolvedModel(name, str(found.version), None, found.run_id, dict(found.tags))
     alias = alias or DEFAULT_ALIAS
-    if alias not in aliases:
+    with mlflow_errors(f"read models:/{name}@{alias}"):
+        found = find_version(client, name, alias=alias)
+    if found is None:
         known = ", ".join(f"@{a}→v{v}" for a, v in sorted(aliases.items())) or "none"
         raise ConfigError(
             f"model: {name!r} has no alias @{alias} (its aliases: {known})",
             hint="pass --version V, or --alias with one of its aliases",
         )
-    with mlflow_errors(f"read models:/{name}@{alias}"):
-        found = client.get_model_version_by_alias(name, alias)
     return ResolvedModel(name, str(found.version), alias, found.run_id, dict(found.tags))
 
 

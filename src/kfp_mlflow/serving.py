@@ -57,8 +57,7 @@ def resolve_version(
     settings: Settings | None = None,
 ) -> ResolvedVersion:
     """The version ``alias`` (default ``@champion``) points at now, or ``version`` itself."""
-    from mlflow.exceptions import MlflowException
-
+    from kfp_mlflow.model_versions import find_version
     from kfp_mlflow.tracking import mlflow_errors, tracking_client
 
     if alias and version:
@@ -71,21 +70,13 @@ def resolve_version(
     client = tracking_client(settings or get_settings())
     what = f"models:/{name}@{alias}" if alias else f"models:/{name}/{version}"
     with mlflow_errors(f"resolve {what}"):
-        try:
-            found = (
-                client.get_model_version_by_alias(name, alias)
-                if alias
-                else client.get_model_version(name, str(version))
+        found = find_version(client, name, alias=alias, version=None if alias else version)
+        if found is None:
+            raise ConfigError(
+                f"--model-name {name}: {what} does not exist in the registry",
+                hint="check the model name and the alias or version (the MLflow UI lists them)",
             )
-            download_uri = client.get_model_version_download_uri(name, found.version)
-        except MlflowException as error:
-            # A missing alias is INVALID_PARAMETER_VALUE ("alias ... not found"), not 404.
-            if error.error_code == "RESOURCE_DOES_NOT_EXIST" or "not found" in error.message:
-                raise ConfigError(
-                    f"--model-name {name}: {what} does not exist in the registry",
-                    hint="check the model name and the alias or version (the MLflow UI lists them)",
-                ) from error
-            raise
+        download_uri = client.get_model_version_download_uri(name, found.version)
     return ResolvedVersion(
         name=name,
         version=str(found.version),

@@ -22,9 +22,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kfp_mlflow._version import __version__
 
-ENV_PREFIX = "KFP_MLFLOW_"
+# Re-exported: `kfp-mlflow run --task` (cli/local.py) types its option with it from here.
+from kfp_mlflow.contracts import TaskType as TaskType  # noqa: PLC0414 - explicit re-export
 
-TaskType = Literal["regression", "classification"]
+ENV_PREFIX = "KFP_MLFLOW_"
 
 
 def _alias(name: str) -> AliasChoices:
@@ -162,6 +163,17 @@ class Settings(BaseSettings):
     local_server_port: int = Field(
         default=0, ge=0, le=65535, description="Local MLflow server port; 0 picks a free one."
     )
+    task_timeout: float = Field(
+        default=4 * 3600.0,
+        gt=0,
+        description="Seconds any task may run before it is ended (locally SIGTERM, then SIGKILL; "
+        "on a cluster the pod's activeDeadlineSeconds), unless its component sets its own.",
+    )
+    warm_tasks: bool = Field(
+        default=True,
+        description="Local runs: fork tasks from a process that has imported kfp, MLflow and "
+        "scikit-learn once, instead of a fresh interpreter per task.",
+    )
 
     # --- Object storage (s3:// and minio:// dataset URIs) -------------------------------------
     s3_endpoint_url: str | None = Field(
@@ -242,6 +254,63 @@ class Settings(BaseSettings):
         default=30, ge=1, le=600, description="Seconds before one KFP API call gives up."
     )
     # mlflow_ui_url (MLflow section above) is also the link written into KFP run descriptions.
+
+
+# Variables a task process needs that are not settings: one BLAS/OpenMP thread per task keeps two
+# parallel tasks off each other's cores; telemetry has nowhere to go from a closed network.
+_TASK_PROCESS_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "MPLBACKEND": "Agg",
+}
+
+
+def task_environment(
+    settings: Settings,
+    *,
+    tracking_uri: str,
+    runner: Literal["local", "docker"],
+    status_dir: Path | None = None,
+) -> dict[str, str]:
+    """Everything a local task receives, as environment variables: the one route by which
+    settings reach a task, whether it runs as a subprocess or in a container.
+
+    Read back by :func:`get_settings` inside the task. Secrets travel here too (a task needs
+    them to log and to read ``s3://`` data); they are never written anywhere else.
+    """
+    values: dict[str, str | None] = {
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "MLFLOW_EXPERIMENT_NAME": settings.experiment_name,
+        "MLFLOW_TRACKING_USERNAME": _secret(settings.tracking_username),
+        "MLFLOW_TRACKING_PASSWORD": _secret(settings.tracking_password),
+        "MLFLOW_TRACKING_TOKEN": _secret(settings.tracking_token),
+        "MLFLOW_S3_ENDPOINT_URL": settings.s3_endpoint_url,
+        "AWS_ACCESS_KEY_ID": _secret(settings.s3_access_key),
+        "AWS_SECRET_ACCESS_KEY": _secret(settings.s3_secret_key),
+        f"{ENV_PREFIX}MLFLOW_UI_URL": settings.mlflow_ui_url,
+        f"{ENV_PREFIX}RUNNER": runner,
+        f"{ENV_PREFIX}STATUS_DIR": str(status_dir) if status_dir else None,
+        f"{ENV_PREFIX}GIT_COMMIT": settings.git_commit,
+        f"{ENV_PREFIX}IMAGE_DIGEST": settings.image_digest,
+        f"{ENV_PREFIX}TASK_TIMEOUT": f"{settings.task_timeout:g}",
+        f"{ENV_PREFIX}USER": settings.user,
+        **mlflow_http_environment(settings),
+    }
+    return {**_TASK_PROCESS_ENV, **{k: v for k, v in values.items() if v is not None}}
+
+
+def child_environment(overrides: dict[str, str]) -> dict[str, str]:
+    """The environment of a process this one starts: its own (PATH, HOME, PYTHONPATH...) with
+    ``overrides`` on top. Read here, the module that reads the environment; never written."""
+    import os
+
+    return {**os.environ, **overrides}
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
 
 
 def mlflow_http_environment(settings: Settings) -> dict[str, str]:

@@ -44,6 +44,8 @@ class TaskRecord:
     error: TaskError | None = None
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     peak_rss_mb: float | None = None
+    #: Seconds the task may run (its deadline), when it has one.
+    timeout: float | None = None
     record_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
@@ -97,10 +99,3 @@ class Stop:
             return cls(**json.loads((directory / STOP_FILE).read_text()))
         except (OSError, ValueError, TypeError):
             return None
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory so far (Linux reports kilobytes)."""
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -11,7 +11,6 @@ chunks at MLflow's per-request limits): a step makes a handful of requests, not 
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kfp_mlflow.exceptions import PipelineStoppedError, TrackingError
+from kfp_mlflow.failures import FailureKind, classify
 from kfp_mlflow.provenance import provenance_tags
 from kfp_mlflow.settings import Settings, get_settings, mlflow_http_environment
 from kfp_mlflow.tag_schema import (
@@ -123,43 +123,30 @@ def tracking_uri_env(uri: str | None) -> Iterator[None]:
 @contextmanager
 def mlflow_errors(action: str) -> Iterator[None]:
     """Turn MLflow's transport and REST errors into one TrackingError naming the server and the
-    action. Requests are bounded (see ``Settings.tracking_request_timeout``), so this ends."""
+    action, worded by what failed (:func:`kfp_mlflow.failures.classify`; the original error is
+    the ``__cause__``). Requests are bounded (see ``Settings.tracking_request_timeout``), so this
+    ends."""
     from mlflow.exceptions import MlflowException
     from requests.exceptions import RequestException
 
     server = get_settings().tracking_uri or "(no MLFLOW_TRACKING_URI)"
     try:
         yield
-    except MlflowException as error:
-        if server_failed(error):
+    except (MlflowException, RequestException) as error:
+        text = _first_line(str(getattr(error, "message", error)))
+        kind = classify(error).kind
+        if kind is FailureKind.UNREACHABLE:
             raise TrackingError(
-                f"MLflow tracking server {server} failed while trying to {action}: "
-                f"{_first_line(error.message)}",
+                f"MLflow tracking server {server} unreachable while trying to {action}: {text}",
+                hint="check MLFLOW_TRACKING_URI and that the server is up",
+            ) from error
+        if kind is FailureKind.SERVER:
+            raise TrackingError(
+                f"MLflow tracking server {server} failed while trying to {action}: {text}",
                 hint="check that the server and its artifact store are up",
             ) from error
-        raise TrackingError(f"MLflow refused to {action}: {error.message}") from error
-    except RequestException as error:
-        raise TrackingError(
-            f"MLflow tracking server {server} unreachable while trying to {action}: "
-            f"{_first_line(str(error))}",
-            hint="check MLFLOW_TRACKING_URI and that the server is up",
-        ) from error
-
-
-# An HTTP 5xx as MLflow's client and requests word it. A bare "500" would also match a port or
-# an id in a URL (127.0.0.1:45001): a refused request must not pass for a failed server.
-_SERVER_ERROR = re.compile(
-    r"(?:error code|status code|HTTP)[ :]*5\d\d\b|\b5\d\d (?:Server Error|error responses)\b"
-)
-
-
-def server_failed(error: BaseException) -> bool:
-    """Whether an MLflow client error means the server (or its artifact store) failed, as
-    opposed to refusing the request."""
-    message = str(getattr(error, "message", error))
-    return bool(_SERVER_ERROR.search(message)) or any(
-        marker in message for marker in ("Max retries exceeded", "Connection refused", "timed out")
-    )
+        message = error.message if isinstance(error, MlflowException) else str(error)
+        raise TrackingError(f"MLflow refused to {action}: {message}") from error
 
 
 def _first_line(text: str, limit: int = 300) -> str:
@@ -349,6 +336,11 @@ def current_kfp() -> KfpContext:
     return _IDENTITY[-1]
 
 
+def active_task_run() -> TaskRun | None:
+    """The task run being executed, or None outside a task (no error: for plugins)."""
+    return _ACTIVE[-1] if _ACTIVE else None
+
+
 def current_run() -> TaskRun:
     """The MLflow run of the task being executed (inside a ``kfp_mlflow.component`` task)."""
     if not _ACTIVE:
@@ -466,13 +458,7 @@ def end_open_runs(
         if experiment is None:
             return ended
         for kfp_run_id in sorted(kfp_run_ids):
-            open_runs = client.search_runs(
-                [experiment.experiment_id],
-                filter_string=(
-                    f"attributes.status = 'RUNNING' and tags.`{TAG_KFP_RUN_ID}` = '{kfp_run_id}'"
-                ),
-            )
-            for run in open_runs:
+            for run in _open_runs_of(client, str(experiment.experiment_id), kfp_run_id):
                 ended.add(_end(client, run, status, reason))
     return ended
 
@@ -536,6 +522,27 @@ def _merge_into(client: MlflowClient, experiment_id: str, duplicate: str, parent
     client.delete_run(duplicate)
 
 
+def _open_runs_of(client: MlflowClient, experiment_id: str, kfp_run_id: str) -> list[Any]:
+    """Every RUNNING run of KFP run ``kfp_run_id``: those tagged with it, and those under one
+    of them at any depth (runs a step opened without the tag, e.g. through the client API) —
+    as KFP's own MLflow plugin closes them, recursively. Two searches, whatever the depth."""
+    tagged = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{TAG_KFP_RUN_ID}` = '{kfp_run_id}'", max_results=1000
+    )
+    running = client.search_runs(
+        [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000
+    )
+    ours = {str(run.info.run_id) for run in tagged}
+    parent_of = {str(run.info.run_id): run.data.tags.get(TAG_PARENT) for run in [*tagged, *running]}
+
+    def belongs(run_id: str | None, depth: int = 0) -> bool:
+        if run_id is None or depth > 20:
+            return False
+        return run_id in ours or belongs(parent_of.get(run_id), depth + 1)
+
+    return [run for run in running if belongs(str(run.info.run_id))]
+
+
 def close_parent_run(
     kfp_run_id: str,
     state: str,
@@ -560,12 +567,11 @@ def close_parent_run(
         parent_run_id = str(parents[0].info.run_id)
         for duplicate in parents[1:]:
             _merge_into(client, experiment_id, str(duplicate.info.run_id), parent_run_id)
-        stale = client.search_runs(
-            [experiment_id],
-            filter_string=f"tags.`{TAG_PARENT}` = '{parent_run_id}' and status = 'RUNNING'",
-        )
-        for child in stale:
-            client.set_terminated(child.info.run_id, "KILLED" if status == "KILLED" else "FAILED")
+        for child in _open_runs_of(client, experiment_id, kfp_run_id):
+            if str(child.info.run_id) != parent_run_id:
+                client.set_terminated(
+                    child.info.run_id, "KILLED" if status == "KILLED" else "FAILED"
+                )
         parent = client.get_run(parent_run_id)
         if parent.info.status != "RUNNING":  # a failing step (or an earlier close) ended it
             if TAG_FINAL_STATE not in parent.data.tags:

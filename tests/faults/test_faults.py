@@ -90,18 +90,6 @@ def test_failing_artifact_store_fails_fast_without_leaving_runs_open(server, pro
     assert good.returncode == 0, good.stderr
 
 
-def test_a_task_killed_by_the_kernel_is_named_with_its_memory(server, project):
-    env = environment(server.url, "oom")
-    result = cli(project, env, "run", "--pipeline", "faults.py:faults", "--arg", "kill=true")
-    assert result.returncode == 6, result.stderr
-    line = _one_line(result.stderr)
-    assert "step oom was killed by a signal" in line
-    assert "peak memory" in line and "out-of-memory" in line
-    peak = float(line.split("peak memory ")[1].split(" MB")[0])
-    assert peak >= 300
-    assert "RUNNING" not in statuses(server.url, "oom")
-
-
 def test_reconcile_never_touches_a_live_pipeline(server, project):
     env = environment(server.url, "live")
     # A dead local run: its process is gone, its runs are still RUNNING.

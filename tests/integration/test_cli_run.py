@@ -1,4 +1,5 @@
-"""The README's main command: `kfp-mlflow run` starts its own MLflow server; run it twice."""
+"""The README's loop: `kfp-mlflow run`, again and again, in a fresh directory, against the local
+MLflow server it starts itself. Each run has a deadline (a hang fails here, not in CI's limit)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import shutil
 import subprocess
 
 import pytest
+from mlflow import MlflowClient
 
 
 @pytest.fixture
@@ -18,11 +20,16 @@ def _kfp_mlflow(*args: str, env, cwd) -> subprocess.CompletedProcess[str]:
     executable = shutil.which("kfp-mlflow")
     assert executable, "the console script is installed with the package"
     return subprocess.run(
-        [executable, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=600
-    )
+        [executable, *args], capture_output=True, text=True, env=env, cwd=cwd,
+        timeout=RUN_DEADLINE_S,
+    )  # fmt: skip
 
 
-def test_run_twice_promotes_once_with_a_local_server(cli_env, tmp_path):
+RUN_DEADLINE_S = 240
+
+
+@pytest.mark.timeout(4 * RUN_DEADLINE_S)
+def test_the_readme_loop_decides_like_for_like_every_time(cli_env, tmp_path):
     try:
         first = _kfp_mlflow("run", env=cli_env, cwd=tmp_path)
         assert first.returncode == 0, first.stdout + first.stderr
@@ -42,10 +49,50 @@ def test_run_twice_promotes_once_with_a_local_server(cli_env, tmp_path):
         said = " ".join(second.stdout.split())
         assert "test rows v2 " in said and "(mlflow.evaluate)" in said
         # One server served both runs: the second run reused it.
-        assert (
-            first.stdout.split("MLflow UI: ")[1].split()[0]
-            == second.stdout.split("MLflow UI: ")[1].split()[0]
-        )
+        url = first.stdout.split("MLflow UI: ")[1].split()[0]
+        assert url == second.stdout.split("MLflow UI: ")[1].split()[0]
+        third = _kfp_mlflow("run", env=cli_env, cwd=tmp_path)
+        assert third.returncode == 0, third.stdout + third.stderr
+        # Read back from the registry: each later version met @champion v1 on its own test rows.
+        client = MlflowClient(url)
+        versions = client.search_model_versions("name = 'kfp-mlflow-model'")
+        assert sorted(int(v.version) for v in versions) == [1, 2, 3]
+        for version in versions:
+            if version.version != "1":
+                assert "kfp_mlflow.h2h.v1" in version.tags, version.tags
+        assert client.get_model_version_by_alias("kfp-mlflow-model", "champion").version == "1"
+        runs = client.search_runs([client.get_experiment_by_name("kfp-mlflow").experiment_id])
+        assert "RUNNING" not in {run.info.status for run in runs}
     finally:
         stopped = _kfp_mlflow("server", "stop", env=cli_env, cwd=tmp_path)
-    assert "stopped" in stopped.stdout
+    assert "stopped the local MLflow server" in stopped.stdout
+    again = _kfp_mlflow("server", "stop", env=cli_env, cwd=tmp_path)
+    assert "no local server was running" in again.stdout
+
+
+@pytest.mark.timeout(RUN_DEADLINE_S)
+def test_two_first_runs_at_once_share_one_local_server(cli_env, tmp_path):
+    from tests.support.faults import RUNTIME_PIPELINE
+
+    (tmp_path / "runtime.py").write_text(RUNTIME_PIPELINE)
+    command = [shutil.which("kfp-mlflow"), "run", "--pipeline", "runtime.py:runtime",
+               "--arg", 'modes=["count-threads"]']  # fmt: skip
+    both = [
+        subprocess.Popen(
+            command,
+            cwd=tmp_path,
+            env=cli_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    try:
+        outputs = [process.communicate(timeout=RUN_DEADLINE_S - 30) for process in both]
+        for process, (stdout, stderr) in zip(both, outputs, strict=True):
+            assert process.returncode == 0, stdout + stderr
+        urls = {stdout.split("MLflow UI: ")[1].split()[0] for stdout, _ in outputs}
+        assert len(urls) == 1, urls
+    finally:
+        _kfp_mlflow("server", "stop", env=cli_env, cwd=tmp_path)

@@ -50,7 +50,7 @@ def test_interrupted_run_ends_its_runs_as_killed(whole_group, mlflow_server, tmp
         os.kill(process.pid, signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
-    assert "interrupted;" in stderr
+    assert "interrupted by SIGINT" in stderr
     assert "Traceback" not in stderr
     runs = client.search_runs([experiment.experiment_id])
     assert runs
@@ -58,7 +58,7 @@ def test_interrupted_run_ends_its_runs_as_killed(whole_group, mlflow_server, tmp
     killed = [run for run in runs if run.info.status == "KILLED"]
     assert killed
     # The message counts what really happened, whoever (runner or task) ended each run.
-    assert f"interrupted; {len(killed)} MLflow run(s)" in stderr, stderr
+    assert f"{len(killed)} MLflow run(s) of this pipeline run marked KILLED" in stderr, stderr
     assert not client.search_registered_models(f"name = '{env['KFP_MLFLOW_MODEL_NAME']}'")
     parent = next(run for run in runs if run.data.tags["kfp_mlflow.role"] == "pipeline")
     assert parent.info.status == "KILLED"

@@ -80,3 +80,74 @@ class Server:
             with contextlib.suppress(ProcessLookupError):
                 self.signal(signal.SIGCONT)  # a paused server cannot stop
         self.server.stop()
+
+
+# A user pipeline whose one step behaves as told, once per mode: the task-runtime faults.
+RUNTIME_PIPELINE = """
+from kfp import dsl
+import kfp_mlflow
+
+@kfp_mlflow.component
+def behave(mode: str, metrics: dsl.Output[dsl.Metrics]) -> None:
+    import os, signal, sys, threading, time
+    if mode == "sleep60":
+        time.sleep(60)
+    elif mode == "forever":
+        while True:
+            time.sleep(1)
+    elif mode == "stuck":  # as a deadlock in C code: no Python signal handler can run
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM, signal.SIGTERM})
+        while True:
+            time.sleep(1)
+    elif mode == "exit0":
+        sys.exit(0)
+    elif mode == "exit3":
+        time.sleep(1)
+        os._exit(3)
+    elif mode in ("sigterm", "segv", "sigkill"):
+        time.sleep(1)
+        os.kill(os.getpid(), {"sigterm": signal.SIGTERM, "segv": signal.SIGSEGV,
+                              "sigkill": signal.SIGKILL}[mode])
+        time.sleep(5)
+    elif mode == "fail":
+        time.sleep(1)
+        raise ValueError("wrong on purpose")
+    elif mode == "nested":
+        import mlflow
+        mlflow.start_run(run_name="own-nested-run", nested=True)
+        os._exit(3)
+    elif mode == "thread":
+        threading.Thread(target=time.sleep, args=(3600,)).start()  # not a daemon
+    elif mode == "count-threads":
+        metrics.log_metric("python_threads", threading.active_count())
+    elif mode == "hog":
+        chunks = []
+        while True:  # until the kernel's OOM killer steps in
+            chunk = bytearray(64 * 1024 * 1024)
+            chunk[::4096] = b"x" * len(chunk[::4096])
+            chunks.append(chunk)
+
+@dsl.pipeline(name="runtime")
+def runtime(modes: list = ["sleep60"]) -> None:
+    with kfp_mlflow.exit_handler():
+        with dsl.ParallelFor(modes) as mode:
+            behave(mode=mode).set_display_name("behave")
+"""
+
+
+def processes_of(project: Path) -> list[int]:
+    """Live processes of local runs started in ``project`` (driver, supervisor, tasks): each
+    carries its run's status directory, under the project, in its environment."""
+    marker = f"KFP_MLFLOW_STATUS_DIR={project.resolve()}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and marker in environ:
+            found.append(int(entry.name))
+    return found

@@ -1,4 +1,5 @@
-"""Promotion's decision on head-to-head records: registry state in, target out (no server).
+"""Promotion's decision on head-to-head records: registry state in, target and outcome (verdict,
+versions, numbers) out, no server.
 
 The versions are MLflow's own ``ModelVersion`` entities with the tags promotion writes; the
 integration tests (tests/integration/test_like_for_like.py) produce the same records for real.
@@ -10,7 +11,15 @@ from mlflow.entities.model_registry import ModelVersion, ModelVersionTag
 
 from kfp_mlflow.head_to_head import HeadToHead
 from kfp_mlflow.policy import Policy
-from kfp_mlflow.promotion import ManualChoice, _needs_challenge, _target, _why_not, version_tags
+from kfp_mlflow.promotion import (
+    ManualChoice,
+    Outcome,
+    Verdict,
+    _needs_challenge,
+    _target,
+    _why_not,
+    version_tags,
+)
 
 POLICY = Policy.for_task("regression")
 PROMOTE = Policy.for_task("regression", on_schema_change="promote")
@@ -42,15 +51,24 @@ def test_records_round_trip_and_foreign_tags_are_ignored():
 def test_a_head_to_head_win_beats_a_better_own_split_score():
     champion = _version(1, 1.0)  # a great score on its own, easy split
     challenger = _version(2, 5.0, _record("1", "won", ours=3.0, theirs=4.0))
-    target, reason = _target([champion, challenger], champion, POLICY)
+    target, outcome = _target([champion, challenger], champion, POLICY)
     assert target is challenger
-    assert "rmse=3 vs v1 4" in reason and "same" in reason
+    assert (outcome.verdict, outcome.version, outcome.champion) == (
+        Verdict.WON_HEAD_TO_HEAD,
+        "2",
+        "1",
+    )
+    assert (outcome.value, outcome.champion_value) == (3.0, 4.0)
+    assert outcome.record == HeadToHead.of(challenger, "1")
 
 
 def test_a_lost_head_to_head_keeps_a_version_out_for_good():
     champion = _version(1, 5.0)
     loser = _version(2, 1.0, _record("1", "lost", ours=6.0, theirs=4.0))
     assert _target([champion, loser], champion, POLICY)[0] is champion
+    why = _why_not([champion, loser], "2", champion, POLICY)
+    assert (why.verdict, why.version, why.champion) == (Verdict.LOST_HEAD_TO_HEAD, "2", "1")
+    assert (why.value, why.champion_value) == (6.0, 4.0)
     # Even once the champion it lost to is gone from the picture.
     newer = _version(3, 9.0, _record("1", "won"))
     assert _target([champion, loser, newer], newer, POLICY)[0] is newer
@@ -76,9 +94,11 @@ def test_schema_change_blocks_or_promotes_as_the_policy_recorded():
     old = _version(1, 1.0)
     blocked = _version(2, 9.0, _record("1", "incomparable", on_schema_change="block"))
     assert _target([old, blocked], old, POLICY)[0] is old
+    assert _why_not([old, blocked], "2", old, POLICY).verdict is Verdict.SCHEMA_CHANGE_BLOCKED
     allowed = _version(2, 9.0, _record("1", "incomparable", on_schema_change="promote"))
-    target, reason = _target([old, allowed], old, PROMOTE)
-    assert target is allowed and "on_schema_change=promote" in reason
+    target, outcome = _target([old, allowed], old, PROMOTE)
+    assert target is allowed
+    assert outcome.verdict is Verdict.SCHEMA_CHANGE_PROMOTED
     # and the old champion does not win it back on its own-split score (no oscillation)
     assert _target([old, allowed], allowed, PROMOTE)[0] is allowed
 
@@ -86,8 +106,40 @@ def test_schema_change_blocks_or_promotes_as_the_policy_recorded():
 def test_without_records_own_split_scores_decide_and_the_reason_says_so():
     champion = _version(1, 5.0)
     challenger = _version(2, 4.0)
-    target, reason = _target([champion, challenger], champion, POLICY)
-    assert target is challenger and "each on its own test split" in reason
+    target, outcome = _target([champion, challenger], champion, POLICY)
+    assert target is challenger
+    assert outcome == Outcome(
+        Verdict.BEATS_OWN_SPLIT, "2", "1", "rmse", 0.0, value=4.0, champion_value=5.0,
+        improvement=1.0, record=None,
+    )  # fmt: skip
+    # Not better by enough: the champion stays, with the numbers that kept it.
+    strict = Policy.for_task("regression", min_improvement=2.0)
+    target, outcome = _target([champion, challenger], champion, strict)
+    assert target is champion
+    assert (outcome.verdict, outcome.version, outcome.improvement) == (
+        Verdict.BEST_NOT_BETTER,
+        "2",
+        1.0,
+    )
+    why = _why_not([champion, challenger], "2", champion, strict)
+    assert (why.verdict, why.value, why.champion_value) == (Verdict.NOT_BETTER, 4.0, 5.0)
+
+
+def test_first_champion_and_nothing_eligible():
+    only = _version(1, 5.0)
+    target, outcome = _target([only], None, POLICY)
+    assert target is only
+    assert (outcome.verdict, outcome.version, outcome.value) == (Verdict.FIRST_CHAMPION, "1", 5.0)
+    failed = _version(2, 1.0, **{"kfp_mlflow.gate": "failed"})
+    target, outcome = _target([failed], None, POLICY)
+    assert target is None and outcome.verdict is Verdict.NO_ELIGIBLE
+
+
+def test_every_verdict_renders_a_reason():
+    record = _record("1", "won", ours=3.0, theirs=4.0)
+    for verdict in Verdict:
+        outcome = Outcome(verdict, "2", "1", "rmse", 0.0, 3.0, 4.0, 1.0, record)
+        assert outcome.reason, verdict
 
 
 def test_a_promoter_challenges_each_new_incumbent_once_unless_it_lost():
@@ -110,5 +162,7 @@ def test_a_version_not_promoted_on_own_split_scores_carries_why_not_the_same_row
     champion = _version(1, 1.0)
     challenger = _version(2, 5.0, why)
     assert _target([champion, challenger], champion, POLICY)[0] is champion
-    assert why.detail in _why_not([champion, challenger], "2", champion, POLICY)
+    outcome = _why_not([champion, challenger], "2", champion, POLICY)
+    assert outcome.verdict == Verdict.NOT_BETTER and outcome.record == why
+    assert why.detail in outcome.reason
     assert not why.like_for_like

@@ -61,6 +61,7 @@ def test_public_api_is_pinned():
         "register",
         "run_local",
         "save_model",
+        "set_timeout",
         "train",
     ]
     assert set(kfp_mlflow.__all__) == {"__version__", *kfp_mlflow._EXPORTS, *kfp_mlflow._COMPONENTS}

@@ -31,6 +31,15 @@ Args = Annotated[
     list[str] | None,
     typer.Option("--arg", help="Any pipeline parameter, name=value (JSON values; repeatable)."),
 ]
+TaskTimeout = Annotated[
+    float | None,
+    typer.Option(
+        "--task-timeout",
+        min=1,
+        help="Seconds any task may run before it is ended (default KFP_MLFLOW_TASK_TIMEOUT, "
+        "4 h); a component's own timeout wins.",
+    ),
+]
 SearchSpaceFile = Annotated[
     Path | None,
     typer.Option(
@@ -76,12 +85,13 @@ def run(
             "image (KFP_MLFLOW_IMAGE, built by .ci/build-image).",
         ),
     ] = "subprocess",
+    task_timeout: TaskTimeout = None,
 ) -> None:
     """Run a pipeline locally (kfp.local) against MLflow; print the outcome."""
     from kfp_mlflow.pipeline_loading import load_pipeline
     from kfp_mlflow.runner import run_local
 
-    settings = get_settings()
+    settings = with_task_timeout(get_settings(), task_timeout)
     arguments = search_space_arguments(search_space) | _arguments(
         data=data, target=target, task=task, model_name=model_name,
         primary_metric=primary_metric, thresholds=threshold,
@@ -108,6 +118,11 @@ def run(
     if result.decision is not None:
         _print_summary(result.decision)
     console.print(f"Done in {result.seconds:.1f}s.")
+
+
+def with_task_timeout(settings: Settings, seconds: float | None) -> Settings:
+    """``settings`` with ``--task-timeout`` applied, when given."""
+    return settings if seconds is None else settings.model_copy(update={"task_timeout": seconds})
 
 
 def _arguments(**overrides: Any) -> dict[str, Any]:
@@ -167,11 +182,12 @@ def compile_(
     image: Annotated[str | None, typer.Option(help="Component image (pinned tag).")] = None,
     pipeline: PipelineRef = None,
     search_space: SearchSpaceFile = None,
+    task_timeout: TaskTimeout = None,
 ) -> None:
     """Compile a pipeline (default: the training one) to KFP IR YAML for the Kubeflow UI."""
     from kfp_mlflow.compiling import compile_pipeline
 
-    settings = get_settings()
+    settings = with_task_timeout(get_settings(), task_timeout)
     if image:
         if image.endswith(":latest") or ":" not in image.rsplit("/", 1)[-1]:
             raise ConfigError(f"--image: {image!r} is not pinned", hint="give a version tag")
@@ -188,7 +204,13 @@ def server_stop() -> None:
     from kfp_mlflow.local_server import stop_server
 
     directory = get_settings().work_dir / "mlflow"
-    console.print("stopped" if stop_server(directory) else "no local server was running")
+    stopped = stop_server(directory)
+    if stopped.running:
+        console.print(f"stopped the local MLflow server at {stopped.url}")
+    elif stopped.stale:
+        console.print(f"the local MLflow server at {stopped.url} had already exited")
+    else:
+        console.print("no local server was running")
 
 
 @app.command("settings")

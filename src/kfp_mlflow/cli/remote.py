@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kfp_mlflow.cli._app import app
+from kfp_mlflow.cli.local import TaskTimeout, with_task_timeout
 from kfp_mlflow.exceptions import ConfigError
 
 schedule_app = typer.Typer(
@@ -141,9 +142,11 @@ def submit(
     token_file: TokenFile = None,
     ca_file: CaFile = None,
     ui_url: UiUrl = None,
+    task_timeout: TaskTimeout = None,
 ) -> None:
     """Submit a pipeline run to Kubeflow Pipelines and print its URL (optionally --wait)."""
     from kfp_mlflow.remote import submit_pipeline
+    from kfp_mlflow.settings import get_settings
 
     out = Console(highlight=False, soft_wrap=True)
     connection = _connection(
@@ -163,6 +166,7 @@ def submit(
         run_name=run_name,
         mlflow_experiment=mlflow_experiment,
         mlflow_plugin=mlflow_plugin,
+        settings=with_task_timeout(get_settings(), task_timeout),
     )
     verb = "uploaded" if result.version_created else "reused"
     out.print(

@@ -62,6 +62,7 @@ def _compile_manifests(settings: Settings, namespace: str, version: str | None) 
     from kfp import compiler
     from kfp.compiler.compiler_utils import KubernetesManifestOptions
 
+    from kfp_mlflow.compiling import task_deadlines
     from kfp_mlflow.pipelines.training import PIPELINE_NAME, build_training_pipeline
 
     options = KubernetesManifestOptions(
@@ -70,10 +71,14 @@ def _compile_manifests(settings: Settings, namespace: str, version: str | None) 
         namespace=namespace,
         include_pipeline_manifest=True,
     )
-    with tempfile.TemporaryDirectory(prefix="kfp-mlflow-render-") as tmp:
+    pipeline = build_training_pipeline(settings)
+    with (
+        tempfile.TemporaryDirectory(prefix="kfp-mlflow-render-") as tmp,
+        task_deadlines(pipeline, settings.task_timeout),
+    ):
         path = Path(tmp) / "resources.yaml"
         compiler.Compiler().compile(
-            build_training_pipeline(settings),
+            pipeline,
             str(path),
             kubernetes_manifest_format=True,
             kubernetes_manifest_options=options,

@@ -7,7 +7,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from kfp_mlflow.contracts import Predictions
+from kfp_mlflow.contracts import Predictions, TaskType
 from kfp_mlflow.drift import DEFAULT_THRESHOLD, DriftMonitor, DriftReport, Reference, plot
 from kfp_mlflow.scoring import (
     DEFAULT_CHUNK_ROWS,
@@ -19,7 +19,7 @@ from kfp_mlflow.scoring import (
     resolve_model,
     score,
 )
-from kfp_mlflow.settings import Settings, TaskType, get_settings
+from kfp_mlflow.settings import Settings, get_settings
 from kfp_mlflow.tag_schema import (
     TAG_DATASET_DIGEST,
     TAG_DRIFT,
