@@ -106,10 +106,12 @@ def history(client: MlflowClient, model: str) -> list[Move]:
 def _require_registered(client: MlflowClient, model: str) -> None:
     from mlflow.exceptions import MlflowException
 
+    from kfp_mlflow.model_versions import is_missing
+
     try:
         client.get_registered_model(model)
     except MlflowException as error:
-        if error.error_code != "RESOURCE_DOES_NOT_EXIST":
+        if not is_missing(error):
             raise
         raise ConfigError(
             f"--model-name {model}: no registered model of that name at this tracking server",
