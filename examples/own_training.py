@@ -19,24 +19,22 @@ MAPE = {
 
 @kfp_mlflow.component
 def train_knn(train_data: Input[Dataset], neighbours: int, model: Output[Model]) -> None:
-    import mlflow.sklearn
-    import pandas as pd
     from sklearn.neighbors import KNeighborsRegressor
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     import kfp_mlflow
 
-    data = kfp_mlflow.DatasetInfo.read(train_data, input_name="train_data", consumer="train_knn")
-    frame = pd.read_parquet(train_data.path)
-    features, labels = frame.drop(columns=[data.target]), frame[data.target]
-    knn = make_pipeline(StandardScaler(), KNeighborsRegressor(n_neighbors=neighbours))
-    mlflow.sklearn.save_model(
-        knn.fit(features, labels), model.path, serialization_format="cloudpickle"
+    rows = kfp_mlflow.read_split(train_data, consumer="train_knn")
+    knn = make_pipeline(
+        kfp_mlflow.column_encoder(rows.features), KNeighborsRegressor(n_neighbors=neighbours)
     )
-    kfp_mlflow.publish_model(
-        model, candidate=f"knn-{neighbours}", family="knn", task=data.task,
-        params={"n_neighbors": neighbours}, seed=data.seed,
+    kfp_mlflow.save_model(
+        model, knn.fit(rows.features, rows.labels), rows.features,
+        candidate=f"knn-{neighbours}", family="knn", task=rows.info.task,
+        params={"n_neighbors": neighbours}, seed=rows.info.seed,
+        # Reviewed: scikit-learn's KD-tree and distance metric, rebuilt from arrays on load.
+        trusted_types=["sklearn.neighbors._kd_tree.KDTree",
+                       "sklearn.metrics._dist_metrics.EuclideanDistance64"],
     )  # fmt: skip
 
 

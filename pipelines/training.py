@@ -65,8 +65,8 @@ def build_training_pipeline(settings: Settings | None = None) -> Any:
                 primary_metric=primary_metric,
                 thresholds=thresholds,
                 min_improvement=min_improvement,
-                # The split every candidate was scored on: the winner meets @champion on it.
-                test_data=pre.outputs["test_data"],
+                # No test_data: the winner meets @champion on the rows its evaluation record
+                # points to, the same way in every pipeline built from these components.
                 on_schema_change=on_schema_change,
             )
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from kfp_mlflow.compiling import compile_pipeline
     from kfp_mlflow.components import Components, load_components
     from kfp_mlflow.contracts import DatasetInfo, Decision, EvaluationInfo, ModelInfo
+    from kfp_mlflow.datasets import SplitRows, read_split
     from kfp_mlflow.evaluation import MetricSpec
     from kfp_mlflow.exceptions import (
         ConfigError,
@@ -33,7 +34,8 @@ if TYPE_CHECKING:
     )
     from kfp_mlflow.factory import TrackedComponent, component, exit_handler, set_timeout
     from kfp_mlflow.local_server import LocalMlflowServer
-    from kfp_mlflow.logged_models import publish_model
+    from kfp_mlflow.logged_models import publish_model, save_model
+    from kfp_mlflow.modeling import column_encoder
     from kfp_mlflow.onnx_export import export_onnx
     from kfp_mlflow.pipeline_loading import load_pipeline
     from kfp_mlflow.pipelines.training import build_training_pipeline
@@ -61,6 +63,10 @@ _EXPORTS = {
     "TaskRun": "kfp_mlflow.tracking",
     "KfpContext": "kfp_mlflow.tracking",
     "publish_model": "kfp_mlflow.logged_models",
+    "save_model": "kfp_mlflow.logged_models",
+    "read_split": "kfp_mlflow.datasets",
+    "SplitRows": "kfp_mlflow.datasets",
+    "column_encoder": "kfp_mlflow.modeling",
     "load_components": "kfp_mlflow.components",
     "Components": "kfp_mlflow.components",
     # Contracts between steps
@@ -111,6 +117,7 @@ __all__ = [
     "Policy",
     "PromotionError",
     "Settings",
+    "SplitRows",
     "StepFailedError",
     "TaskRun",
     "TrackedComponent",
@@ -118,6 +125,7 @@ __all__ = [
     "__version__",
     "build_training_pipeline",
     "check_arguments",
+    "column_encoder",
     "compile_pipeline",
     "component",
     "current_kfp",
@@ -131,8 +139,10 @@ __all__ = [
     "preprocess",
     "promote",
     "publish_model",
+    "read_split",
     "register",
     "run_local",
+    "save_model",
     "set_timeout",
     "train",
 ]

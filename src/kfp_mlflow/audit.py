@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from kfp_mlflow.exceptions import ConfigError
 from kfp_mlflow.tag_schema import TAG_AUDIT_MODEL
 from kfp_mlflow.tracking import get_or_create_experiment, mlflow_errors
 
@@ -68,18 +69,25 @@ def record_move(
 
 
 def history(client: MlflowClient, model: str) -> list[Move]:
-    """Every recorded move of ``model``'s ``@champion``, oldest first."""
+    """Every recorded move of ``model``'s ``@champion``, oldest first.
+
+    A model with no recorded move that the registry does not know either is a mistake in its
+    name (:class:`ConfigError`), not an empty history."""
     with mlflow_errors(f"read the audit trail of {model!r}"):
         found = client.get_experiment_by_name(AUDIT_EXPERIMENT)
-        if found is None:
-            return []
         escaped = model.replace("'", "\\'")
-        runs = client.search_runs(
-            [found.experiment_id],
-            filter_string=f"tags.`{TAG_AUDIT_MODEL}` = '{escaped}'",
-            order_by=["attributes.start_time ASC"],
-            max_results=10_000,
+        runs = (
+            []
+            if found is None
+            else client.search_runs(
+                [found.experiment_id],
+                filter_string=f"tags.`{TAG_AUDIT_MODEL}` = '{escaped}'",
+                order_by=["attributes.start_time ASC"],
+                max_results=10_000,
+            )
         )
+        if not runs:
+            _require_registered(client, model)
     return [
         Move(
             at=datetime.fromtimestamp(run.info.start_time / 1000, UTC),
@@ -93,3 +101,20 @@ def history(client: MlflowClient, model: str) -> list[Move]:
         )
         for run in runs
     ]
+
+
+def _require_registered(client: MlflowClient, model: str) -> None:
+    from mlflow.exceptions import MlflowException
+
+    from kfp_mlflow.model_versions import is_missing
+
+    try:
+        client.get_registered_model(model)
+    except MlflowException as error:
+        if not is_missing(error):
+            raise
+        raise ConfigError(
+            f"--model-name {model}: no registered model of that name at this tracking server",
+            hint="check the name (the MLflow UI lists the registered models) and "
+            "MLFLOW_TRACKING_URI",
+        ) from None

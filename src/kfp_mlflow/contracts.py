@@ -149,7 +149,14 @@ class ModelInfo(Contract):
 
 
 class EvaluationInfo(Contract):
-    """One candidate scored on held-out data."""
+    """One candidate scored on held-out data.
+
+    The ``test_*`` fields and ``metric_specs`` were added to ``kfp_mlflow.evaluation/v1``
+    compatibly (all optional): a record written before them still reads, and ``register`` then
+    says its decision could not be like for like and why. With them, ``register`` needs nothing
+    but the evaluations to meet ``@champion`` on the very rows the candidates were scored on,
+    re-measuring a custom primary metric from its import path.
+    """
 
     CONTRACT: ClassVar[str] = "kfp_mlflow.evaluation/v1"
     PRODUCER: ClassVar[str] = "evaluate"
@@ -174,6 +181,20 @@ class EvaluationInfo(Contract):
     target: str | None = None
     test_size: float | None = None
     snapshot_uri: str | None = None
+    # The exact rows this candidate was scored on, kept in MLflow's artifact store by evaluate:
+    # what register re-reads to meet @champion like for like (kfp_mlflow.head_to_head).
+    test_rows_uri: str | None = Field(
+        default=None, description="runs:/... of the scored test split (Parquet) as evaluate read it"
+    )
+    test_digest: str | None = Field(
+        default=None, description="content digest of those rows (kfp_mlflow.datasets.digest)"
+    )
+    test_rows: int | None = Field(default=None, description="how many rows were scored")
+    metric_specs: list[dict[str, str]] = Field(
+        default_factory=list,
+        description="the custom metrics as evaluate was given them (name, function import path, "
+        "direction, uses), so register can re-measure them on @champion",
+    )
 
     _ints = field_validator("params")(restore_ints)
 
@@ -200,7 +221,8 @@ class Decision(Contract):
     head_to_head: dict[str, Any] | None = Field(
         default=None,
         description="the registered version against @champion on its test rows "
-        "(kfp_mlflow.head_to_head.HeadToHead); None when there was no champion or no test data",
+        "(kfp_mlflow.head_to_head.HeadToHead; verdict unmeasured, with why, when it could not "
+        "be on the same rows); None when there was no champion",
     )
 
 

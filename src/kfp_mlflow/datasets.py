@@ -24,6 +24,8 @@ from kfp_mlflow.settings import Settings, get_settings
 if TYPE_CHECKING:
     import pandas as pd
 
+    from kfp_mlflow.contracts import DatasetInfo
+
 # The datasets scikit-learn ships, with a readable name for each target column.
 BUNDLED_DATASETS: dict[str, tuple[str, str]] = {
     "diabetes": ("load_diabetes", "disease_progression"),
@@ -44,6 +46,35 @@ DEFAULT_MAX_CATEGORIES = 1000
 _MIN_PROFILE_ROWS = 20
 # From this many rows an integer column unique per row is an identifier whatever its name.
 _MIN_ANONYMOUS_ID_ROWS = 1000
+
+
+@dataclass(frozen=True)
+class SplitRows:
+    """A split as a training step uses it: the model's inputs, the labels, and the record."""
+
+    features: pd.DataFrame
+    labels: pd.Series
+    info: DatasetInfo
+
+
+def read_split(artifact: Any, *, consumer: str = "") -> SplitRows:
+    """Read a ``kfp_mlflow.dataset/v1`` split (``Input[Dataset]``, e.g. preprocess's
+    ``train_data``) as our train step reads it: the target apart, text columns as plain
+    strings (what the saved signature and serving will see), class labels as text.
+
+    ``consumer`` names your step in the error when the artifact carries no dataset record.
+    """
+    import pandas as pd
+
+    from kfp_mlflow.contracts import DatasetInfo
+    from kfp_mlflow.modeling import as_model_input
+
+    info = DatasetInfo.read(artifact, input_name="data", consumer=consumer or "read_split")
+    frame = pd.read_parquet(artifact.path)
+    labels = frame.pop(info.target)
+    if info.task == "classification":
+        labels = labels.astype(str)
+    return SplitRows(features=as_model_input(frame), labels=labels, info=info)
 
 
 @dataclass(frozen=True)

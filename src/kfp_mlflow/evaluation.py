@@ -66,6 +66,15 @@ class MetricSpec:
             )
         return cls(name, str(raw["function"]), direction, uses)
 
+    def as_dict(self) -> dict[str, str]:
+        """What :meth:`parse` reads back: how the metric travels in evaluation records."""
+        return {
+            "name": self.name,
+            "function": self.function,
+            "direction": self.direction,
+            "uses": self.uses,
+        }
+
     def load(self) -> Callable[..., float]:
         from kfp_mlflow.extensions import load_object
 

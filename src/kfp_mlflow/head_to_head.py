@@ -7,6 +7,14 @@ rows with ``mlflow.models.evaluate`` (each in a child run of the register run, s
 show in MLflow's UI) and lets ``mlflow.models.validate_evaluation_results`` with a
 ``MetricThreshold`` decide.
 
+The rows travel with the evaluations: ``evaluate`` keeps the exact test split it scored under
+the pipeline's parent run and records its ``runs:/`` URI and content digest in the
+``EvaluationInfo`` (:func:`held_out_rows` reads it back and checks the digest), so every pipeline
+— ours or a user's — gets the like-for-like decision without wiring the split to ``register``.
+A custom primary metric is re-measured from the import path its evaluation record carries
+(``mlflow.models.make_metric``). Where a comparison cannot be made on the same rows, the record
+says so and why (verdict ``unmeasured``), and that sentence reaches the decision line.
+
 Two things MLflow's comparison cannot express, handled here:
 
 * The policy's ``min_improvement`` is strict ("better by more than m", ties keep the champion);
@@ -29,6 +37,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from kfp_mlflow.exceptions import ConfigError
 from kfp_mlflow.failures import server_failed
 from kfp_mlflow.tag_schema import TAG_HEAD_TO_HEAD_PREFIX, TAG_PARENT, TAG_RUN_NAME
 from kfp_mlflow.tracking import mlflow_errors, tracking_uri_env
@@ -38,14 +47,16 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
 
-    from kfp_mlflow.contracts import DatasetInfo
+    from kfp_mlflow.contracts import DatasetInfo, EvaluationInfo
+    from kfp_mlflow.evaluation import MetricSpec
     from kfp_mlflow.policy import Policy
 
 Verdict = Literal["won", "lost", "incomparable", "unmeasured"]
 #: ``incomparable``: the champion cannot score these rows (its signature needs other columns or
 #: types): the policy's ``on_schema_change`` decides. ``unmeasured``: mlflow.evaluate does not
 #: produce the policy's metric for these models (a custom metric, or no class probabilities
-#: through the flavor): promotion falls back to each version's own-split score and says so.
+#: through the flavor, a custom metric computed on class probabilities, no test rows recorded
+#: by the evaluation): promotion falls back to each version's own-split score and says so.
 
 # Our metric → the default evaluator's key, where the definitions are the same.
 MLFLOW_METRIC = {
@@ -74,6 +85,9 @@ class HeadToHead:
     detail: str
     #: The policy's choice when ``incomparable``: ``promote`` or ``block``.
     on_schema_change: str = "block"
+    #: How many rows both were scored on, and where they are kept (``runs:/...``).
+    rows: int | None = None
+    rows_uri: str | None = None
 
     def as_tag(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -102,11 +116,18 @@ class HeadToHead:
 
     def describe(self, version: str) -> str:
         if self.verdict in ("won", "lost") and self.challenger is not None:
+            count = f"{self.rows} " if self.rows else ""
             return (
-                f"on the same {self.data_digest[:12]} test rows v{version} {self.metric}="
-                f"{self.challenger:.6g} vs v{self.against} {self.champion:.6g} (mlflow.evaluate)"
+                f"on the same {count}test rows v{version} {self.metric}={self.challenger:.6g} "
+                f"vs v{self.against} {self.champion:.6g} (mlflow.evaluate), rows "
+                f"{self.data_digest[:12]}"
             )
         return self.detail
+
+    @property
+    def like_for_like(self) -> bool:
+        """Both versions were measured on the same rows (whoever won)."""
+        return self.verdict in ("won", "lost")
 
 
 @dataclass(frozen=True)
@@ -116,18 +137,88 @@ class HeldOutRows:
     features: pd.DataFrame
     target: pd.Series
     task: str
+    #: Content digest of the split as read (:func:`kfp_mlflow.datasets.digest`), not of the
+    #: dataset it came from: two pipelines agree on it only when they scored the same rows.
     digest: str
+    #: Where the rows are kept in MLflow (``runs:/...``), once stored.
+    uri: str | None = None
 
     @classmethod
     def read(cls, path: str, dataset: DatasetInfo) -> HeldOutRows:
         """A ``kfp_mlflow.dataset/v1`` split as the models see it (as ``evaluate`` reads it)."""
+        return cls.read_split(path, target=dataset.target, task=dataset.task)
+
+    @classmethod
+    def read_split(
+        cls, path: str, *, target: str, task: str, uri: str | None = None
+    ) -> HeldOutRows:
         import pandas as pd
 
+        from kfp_mlflow.datasets import digest
         from kfp_mlflow.modeling import as_model_input
 
         frame = pd.read_parquet(path)
-        features = as_model_input(frame.drop(columns=[dataset.target]))
-        return cls(features, frame[dataset.target], dataset.task, dataset.digest)
+        features = as_model_input(frame.drop(columns=[target]))
+        return cls(features, frame[target], task, digest(frame), uri)
+
+    def __len__(self) -> int:
+        return len(self.target)
+
+
+def held_out_rows(
+    evaluation: EvaluationInfo, tracking_uri: str | None
+) -> tuple[HeldOutRows | None, str]:
+    """The rows ``evaluation`` was scored on, read back from MLflow and checked against the
+    digest evaluate recorded; or None and why they cannot be had (said on the version)."""
+    import tempfile
+    from pathlib import Path
+
+    from kfp_mlflow.snapshots import download
+
+    who = f"{evaluation.candidate!r}'s evaluation"
+    if not evaluation.test_rows_uri or not evaluation.test_digest or not evaluation.target:
+        return None, (
+            f"{who} records no test rows (test_rows_uri of kfp_mlflow.evaluation/v1: an evaluate "
+            "step other than kfp_mlflow.evaluate, or an older one), so each version's score on "
+            "its own test split decided"
+        )
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            with _scoring(f"download the test rows {evaluation.test_rows_uri}"):
+                local = download(evaluation.test_rows_uri, tracking_uri, Path(folder))
+        except _CannotScoreError as error:
+            return None, f"the test rows of {who} could not be read ({error}), so each " + (
+                "version's score on its own test split decided"
+            )
+        rows = HeldOutRows.read_split(
+            str(local), target=evaluation.target, task=evaluation.task,
+            uri=evaluation.test_rows_uri,
+        )  # fmt: skip
+    if rows.digest != evaluation.test_digest:
+        return None, (
+            f"the test rows of {who} changed since it was scored (digest {rows.digest[:12]}, "
+            f"recorded {evaluation.test_digest[:12]}), so each version's score on its own test "
+            "split decided"
+        )
+    return rows, ""
+
+
+def not_like_for_like(
+    client: MlflowClient, name: str, version: str, policy: Policy, why: str
+) -> Callable[[str], HeadToHead]:
+    """A challenge that measures nothing but records, on ``version``, why it could not meet the
+    champion on the same rows: the version's tags and the decision line both say so."""
+
+    def against(champion: str) -> HeadToHead:
+        result = HeadToHead(
+            champion, "unmeasured", policy.metric, None, None, "", why,
+            on_schema_change=policy.on_schema_change,
+        )  # fmt: skip
+        with mlflow_errors(f"record the head-to-head on v{version} of {name!r}"):
+            client.set_model_version_tag(name, version, result.tag, result.as_tag())
+        return result
+
+    return against
 
 
 def challenge(
@@ -139,16 +230,18 @@ def challenge(
     *,
     experiment_id: str,
     parent_run_id: str,
+    custom: MetricSpec | None = None,
 ) -> Callable[[str], HeadToHead]:
     """A function that scores ``version`` against a given champion version on ``rows``,
-    records the result on ``version`` and returns it (once per champion version)."""
+    records the result on ``version`` and returns it (once per champion version). ``custom``
+    defines the policy's metric when it is not one mlflow.evaluate computes itself."""
     done: dict[str, HeadToHead] = {}
 
     def against(champion: str) -> HeadToHead:
         if champion not in done:
             result = compare(
                 client, name, version, champion, policy, rows,
-                experiment_id=experiment_id, parent_run_id=parent_run_id,
+                experiment_id=experiment_id, parent_run_id=parent_run_id, custom=custom,
             )  # fmt: skip
             with mlflow_errors(f"record the head-to-head on v{version} of {name!r}"):
                 client.set_model_version_tag(name, version, result.tag, result.as_tag())
@@ -168,6 +261,7 @@ def compare(
     *,
     experiment_id: str,
     parent_run_id: str,
+    custom: MetricSpec | None = None,
 ) -> HeadToHead:
     """Evaluate both versions on ``rows``; MLflow's validation says whether the challenger wins."""
     from mlflow.models import MetricThreshold
@@ -178,7 +272,7 @@ def compare(
     ) -> HeadToHead:
         return HeadToHead(
             champion, kind, policy.metric, ours, theirs, rows.digest, detail,
-            on_schema_change=policy.on_schema_change,
+            on_schema_change=policy.on_schema_change, rows=len(rows), rows_uri=rows.uri,
         )  # fmt: skip
 
     try:
@@ -191,10 +285,23 @@ def compare(
             f"@champion v{champion} needs columns the new test rows lack: {', '.join(missing)}",
         )
     key = MLFLOW_METRIC.get(policy.metric)
+    extra: list[Any] = []
     if key is None:
-        return verdict("unmeasured", f"{policy.metric} is a custom metric mlflow.evaluate lacks")
+        why = _unmeasurable(policy.metric, custom)
+        if why:
+            return verdict("unmeasured", why)
+        assert custom is not None
+        try:
+            extra = [_custom_metric(custom, rows.task)]
+        except ConfigError as error:  # its module is not importable where register runs
+            return verdict("unmeasured", f"{policy.metric} cannot be re-measured here: {error}")
+        key = custom_metric_key(custom.name)
+
+    def run(version: str, role: str) -> Any:
+        return _evaluate(client, name, version, rows, experiment_id, parent_run_id, role, extra)
+
     try:
-        theirs = _evaluate(client, name, champion, rows, experiment_id, parent_run_id, "champion")
+        theirs = run(champion, "champion")
     except _CannotScoreError as error:
         if error.schema:
             return verdict(
@@ -202,7 +309,7 @@ def compare(
             )
         return verdict("unmeasured", f"@champion v{champion} could not be scored here: {error}")
     try:
-        ours = _evaluate(client, name, challenger, rows, experiment_id, parent_run_id, "challenger")
+        ours = run(challenger, "challenger")
     except _CannotScoreError as error:
         return verdict("unmeasured", f"v{challenger} could not be scored here: {error}")
     if key not in ours.metrics or key not in theirs.metrics:
@@ -223,6 +330,61 @@ def compare(
     except ModelValidationFailedException:
         return verdict("lost", "", ours_value, theirs_value)
     return verdict("won", "", ours_value, theirs_value)
+
+
+def _unmeasurable(metric: str, custom: MetricSpec | None) -> str:
+    """Why mlflow.evaluate cannot re-measure ``metric`` ("" when it can)."""
+    if custom is None:
+        return (
+            f"{metric} is a custom metric whose definition no evaluation record carries "
+            "(metric_specs of kfp_mlflow.evaluation/v1), so it cannot be re-measured"
+        )
+    if custom.uses == "probabilities":
+        return (
+            f"{metric} is computed on class probabilities, which mlflow.evaluate does not hand "
+            "to custom metrics, so it cannot be re-measured"
+        )
+    return ""
+
+
+# Metrics MLflow's default evaluator logs under these names itself: a custom metric of the
+# same name (ours only refuse our own names) would be confused with MLflow's in its results.
+_MLFLOW_OWN_METRICS = frozenset(
+    {
+        "example_count", "score", "max_error", "mean_absolute_error", "mean_squared_error",
+        "root_mean_squared_error", "mean_absolute_percentage_error", "mean_on_target",
+        "sum_on_target", "r2_score", "accuracy_score", "recall_score", "precision_score",
+        "f1_score", "log_loss", "roc_auc", "precision_recall_auc", "true_negatives",
+        "false_positives", "false_negatives", "true_positives",
+    }
+)  # fmt: skip
+
+
+def custom_metric_key(name: str) -> str:
+    """The name a custom metric is logged under in the head-to-head runs."""
+    return f"{name}_custom" if name in _MLFLOW_OWN_METRICS else name
+
+
+def _custom_metric(spec: MetricSpec, task: str) -> Any:
+    """``spec`` as an MLflow metric, called as ``evaluate`` calls it: (truth, predictions), as
+    text labels for classifiers."""
+    from mlflow.models import make_metric
+
+    function = spec.load()
+    key = custom_metric_key(spec.name)
+
+    def eval_fn(predictions: Any, targets: Any) -> Any:
+        from mlflow.metrics import MetricValue
+
+        if task == "classification":
+            truth, given = targets.astype(str).to_numpy(), predictions.astype(str).to_numpy()
+        else:
+            truth, given = targets, predictions.to_numpy()
+        return MetricValue(aggregate_results={key: float(function(truth, given))})
+
+    return make_metric(  # type: ignore[no-untyped-call]
+        eval_fn=eval_fn, greater_is_better=spec.direction == "max", name=key
+    )
 
 
 class _CannotScoreError(Exception):
@@ -286,6 +448,7 @@ def _evaluate(
     experiment_id: str,
     parent_run_id: str,
     role: str,
+    custom: list[Any],
 ) -> Any:
     """``mlflow.models.evaluate`` of one version, in its own child run of the register run."""
     import mlflow
@@ -294,7 +457,7 @@ def _evaluate(
     data = rows.features.copy()
     data[target] = rows.target.to_numpy()
     model_type = "regressor" if rows.task == "regression" else "classifier"
-    extra = [] if rows.task == "regression" else [_f1_macro()]
+    extra = [*custom, *([] if rows.task == "regression" else [_f1_macro()])]
     with mlflow_errors(f"open the head-to-head run for v{version}"):
         run = client.create_run(
             experiment_id,

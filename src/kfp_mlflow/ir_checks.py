@@ -79,6 +79,29 @@ def check_pipeline_spec(pipeline_spec: dict[str, Any]) -> None:
                     hint=_FIX,
                 )
 
+    _check_one_of(pipeline_spec, dags)
+
+
+#: Optional artifact inputs of which a task must be given at least one: ``register`` takes its
+#: candidates as a list (``evaluations``), as one (``evaluation``) or both, and KFP's type system
+#: cannot say "one of". Without this check the mistake would surface after every model trained.
+ONE_OF_INPUTS: tuple[tuple[str, ...], ...] = (("evaluations", "evaluation"),)
+
+
+def _check_one_of(pipeline_spec: dict[str, Any], dags: dict[str, dict[str, Any]]) -> None:
+    components = pipeline_spec.get("components", {})
+    for _, task_name, task in _tasks(dags):
+        component = components.get(task.get("componentRef", {}).get("name", ""), {})
+        declared = component.get("inputDefinitions", {}).get("artifacts", {})
+        wired = task.get("inputs", {}).get("artifacts", {})
+        for names in ONE_OF_INPUTS:
+            if set(names) <= set(declared) and not set(names) & set(wired):
+                raise ConfigError(
+                    f"task {task_name} is given none of its inputs {' / '.join(names)}",
+                    hint="pass evaluations=dsl.Collected(scored.outputs['evaluation']) for a "
+                    "loop of candidates, or evaluation=scored.outputs['evaluation'] for one",
+                )
+
 
 def check_pipeline(pipeline_func: Callable[..., Any]) -> None:
     """Compile ``pipeline_func`` (a ``@dsl.pipeline``) to a temporary file and check its IR."""

@@ -290,6 +290,26 @@ def build_pipeline(family: Family, estimator: Any, features: pd.DataFrame) -> Pi
     return Pipeline([("encode", encode), ("model", estimator)])
 
 
+def column_encoder(features: pd.DataFrame, kind: str = "onehot") -> Any:
+    """The encoding our families put in front of their estimators, for your own model.
+
+    A scikit-learn ``ColumnTransformer`` over the raw columns of ``features`` (text, numbers,
+    timestamps), to go first in your pipeline so the saved model takes the raw columns:
+
+    * ``onehot`` (linear models, and any estimator that wants scaled inputs): numbers imputed
+      with the median and standardised; text imputed with the most frequent value and one-hot
+      encoded (unknown values at scoring time ignored, at most 50 columns per text column);
+    * ``ordinal`` (tree ensembles): numbers imputed, with a missing-value indicator; text as
+      ordinal codes (unknown: -1, missing: -2).
+
+    Timestamps become year, month, day, day of week and hour in both. Every type it holds is on
+    the reviewed skops list, so :func:`kfp_mlflow.save_model` saves it safely.
+    """
+    if kind not in ("onehot", "ordinal"):
+        raise ConfigError(f"column_encoder: kind {kind!r} is not 'onehot' or 'ordinal'")
+    return _encoder(kind, features)
+
+
 def _encoder(kind: str, features: pd.DataFrame, sparse: bool = False) -> Any:
     import numpy as np
     import pandas as pd

@@ -95,7 +95,17 @@ def merged_arguments(pipeline: Any, arguments: dict[str, Any]) -> dict[str, Any]
             f"{pipeline.name}: no parameter {unknown[0]!r}",
             hint=f"its parameters are: {', '.join(parameters) or 'none'}",
         )
-    return {**parameters, **arguments}
+    merged = {**parameters, **arguments}
+    if "extra_metrics" not in merged:
+        # Custom metrics given to evaluate as constants are what the policy's parameters may
+        # name (primary_metric="medae"): checked like a parameter, typos still caught.
+        from google.protobuf import json_format
+
+        from kfp_mlflow.validation import metric_constants
+
+        spec = json_format.MessageToDict(pipeline.pipeline_spec)
+        merged["extra_metrics"] = metric_constants(spec)
+    return merged
 
 
 _KINDS: dict[str, tuple[type, ...]] = {

@@ -89,7 +89,11 @@ class Outcome:
     @property
     def reason(self) -> str:
         v, c, metric, margin = self.version, self.champion, self.metric, self.min_improvement
-        scope = f" ({self.record.detail})" if self.record else " (each on its own test split)"
+        scope = (
+            f" ({self.record.detail})"
+            if self.record and self.record.detail
+            else " (each on its own test split)"
+        )
         record = self.record
         match self.verdict:
             case Verdict.NO_ELIGIBLE:
@@ -135,7 +139,7 @@ class Outcome:
                 return (
                     f"v{v} {metric}={self.value:.6g} does not beat @{CHAMPION} v{c} "
                     f"({self.champion_value:.6g}) by more than {margin:g} "
-                    f"(improvement {self.improvement:.6g})"
+                    f"(improvement {self.improvement:.6g}){scope}"
                 )
 
 
@@ -486,6 +490,9 @@ def _why_not(
         value=ours,
         champion_value=theirs,
         improvement=policy.improvement(ours, theirs),
+        # Own-split scores decided; the head-to-head, when there is one, says why not the same
+        # rows (e.g. no test rows recorded), and the reason carries it.
+        record=record,
     )
 
 

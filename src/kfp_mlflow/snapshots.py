@@ -44,6 +44,38 @@ def store_snapshot(run: TaskRun, frame: pd.DataFrame, digest: str) -> str:
     return uri
 
 
+HELD_OUT_PATH = "held_out"
+
+
+def store_held_out(run: TaskRun, path: str, digest: str) -> str:
+    """The ``runs:/`` URI of the test split at ``path`` (content ``digest``), kept under the
+    pipeline's parent run so ``register`` can meet @champion on exactly these rows.
+
+    Stored once per content and pipeline run: the evaluations of one split find it there (two
+    racing ones may both upload the same bytes, which is harmless). A split written as a
+    directory of part files is stored as the one Parquet file the rows make.
+    """
+    import shutil
+
+    name = f"{digest[:32]}.parquet"
+    uri = f"runs:/{run.parent_run_id}/{HELD_OUT_PATH}/{name}"
+    with mlflow_errors("look for the stored test rows"):
+        stored = run.client.list_artifacts(run.parent_run_id, HELD_OUT_PATH)
+    if any(Path(item.path).name == name for item in stored):
+        return uri
+    with tempfile.TemporaryDirectory() as folder:
+        copy = Path(folder) / name
+        if Path(path).is_dir():
+            import pandas as pd
+
+            pd.read_parquet(path).to_parquet(copy, index=False)
+        else:
+            shutil.copyfile(path, copy)
+        with mlflow_errors("store the test rows"):
+            run.client.log_artifact(run.parent_run_id, str(copy), HELD_OUT_PATH)
+    return uri
+
+
 def snapshot_uri(run_id: str) -> str:
     return f"runs:/{run_id}/{ARTIFACT_PATH}/{FILE_NAME}"
 

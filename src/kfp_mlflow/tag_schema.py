@@ -32,10 +32,16 @@ VERSION_PREFIX = "kfp_mlflow.version."  # + package name: its installed version
 TAG_CANDIDATE = "kfp_mlflow.candidate"
 TAG_FAMILY = "kfp_mlflow.family"
 TAG_MODEL_ID = "kfp_mlflow.model_id"  # the MLflow LoggedModel a train task produced
+# On a train run: the types skops will trust when loading its model (all reviewed), comma-joined.
+TAG_SKOPS_TRUSTED_TYPES = "kfp_mlflow.skops_trusted_types"
 TAG_TRAIN_RUN_ID = "kfp_mlflow.train_run_id"
 TAG_EVALUATE_RUN_ID = "kfp_mlflow.evaluate_run_id"
 TAG_PARENT_RUN_ID = "kfp_mlflow.parent_run_id"
 TAG_DATASET_DIGEST = "kfp_mlflow.dataset_digest"
+# The exact test rows a candidate was scored on (evaluate runs, registered versions): their
+# content digest and where they are kept (runs:/<parent run>/held_out/<digest>.parquet).
+TAG_TEST_DIGEST = "kfp_mlflow.test_digest"
+TAG_TEST_ROWS_URI = "kfp_mlflow.test_rows_uri"
 TAG_TASK_TYPE = "kfp_mlflow.task_type"
 TAG_DATA_WARNINGS = "kfp_mlflow.data_warnings"  # columns preprocess dropped, and why
 TAG_SEED = "kfp_mlflow.seed"

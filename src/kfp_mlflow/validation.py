@@ -44,6 +44,20 @@ def check_arguments(values: dict[str, Any], *, import_metrics: bool = True) -> N
         raise ConfigError(f"min_rows: {values['min_rows']} must be at least 4")
 
 
+def metric_constants(pipeline_spec: dict[str, Any]) -> list[Any]:
+    """The custom metrics a compiled pipeline gives its tasks as constants (``extra_metrics``
+    inputs that are not pipeline parameters), from the IR as a plain dict."""
+    found: list[Any] = []
+    dags = [pipeline_spec.get("root", {}), *pipeline_spec.get("components", {}).values()]
+    for dag in dags:
+        for task in dag.get("dag", {}).get("tasks", {}).values():
+            given = task.get("inputs", {}).get("parameters", {}).get("extra_metrics", {})
+            constant = given.get("runtimeValue", {}).get("constant")
+            if isinstance(constant, list):
+                found += [item for item in constant if item not in found]
+    return found
+
+
 def check_extra_metrics(raw: list[Any], import_functions: bool) -> dict[str, Direction]:
     specs = [MetricSpec.parse(item) for item in raw]
     if import_functions:

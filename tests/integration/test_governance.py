@@ -111,3 +111,8 @@ def test_history_rollback_promote_commands(mlflow_server, tmp_path):
     missing = cli("rollback", "--model-name", name, "--to", "99", "--reason", "x")
     assert missing.returncode == 2
     assert "has no version 99" in missing.stderr
+    # A misspelt model name is a bad argument: exit 2, one line on stderr, no empty table.
+    typo = cli("history", "--model-name", f"{name}-typo")
+    assert (typo.returncode, typo.stdout) == (2, "")
+    assert len(typo.stderr.strip().splitlines()) == 1
+    assert f"{name}-typo" in typo.stderr

@@ -245,3 +245,63 @@ def test_a_champion_that_cannot_be_loaded_here_falls_back_and_says_so(tracked):
     assert "could not be scored here" in record.detail
     assert outcome.promoted, outcome.reason
     assert "could not be scored here" in outcome.reason
+
+
+def test_a_custom_primary_metric_is_re_measured_on_the_same_rows(tracked):
+    """medae, defined by its import path as the evaluation record carries it, re-measured by
+    mlflow.evaluate for both versions: the values are sklearn's on exactly these rows."""
+    from sklearn.metrics import median_absolute_error
+
+    from kfp_mlflow.evaluation import MetricSpec
+
+    spec = MetricSpec.parse(
+        {"name": "medae", "function": "sklearn.metrics:median_absolute_error", "direction": "min"}
+    )
+    policy = Policy.for_task("regression", "medae", custom={"medae": "min"})
+    mlflow = client()
+    name = tracked["KFP_MLFLOW_MODEL_NAME"]
+    experiment_id = _experiment_id(mlflow)
+    weak = _version(mlflow, experiment_id, name, "weak", quality=1, claimed_rmse=1.0)
+    good = _version(mlflow, experiment_id, name, "good", quality=3, claimed_rmse=5.0)
+    # Own-split medae claims that rank them backwards: only the same rows get this right.
+    for version, claimed in ((weak, "0.1"), (good, "9.0")):
+        mlflow.set_model_version_tag(name, version, "kfp_mlflow.metric.medae", claimed)
+    assert promote(mlflow, name, weak, policy).promoted
+    parent = open_parent_run(KfpContext(run_id="register-medae"), get_settings())
+    rows = _rows()
+    rival = challenge(
+        mlflow, name, good, policy, rows, experiment_id=experiment_id, parent_run_id=parent,
+        custom=spec,
+    )  # fmt: skip
+    outcome = promote(mlflow, name, good, policy, challenge=rival)
+
+    record = HeadToHead.of(mlflow.get_model_version(name, good), weak)
+    assert record is not None and record.verdict == "won" and record.metric == "medae"
+    expected = {
+        quality: median_absolute_error(rows.target, _model(quality)[0].predict(rows.features))
+        for quality in (1, 3)
+    }
+    assert record.champion == pytest.approx(expected[1])
+    assert record.challenger == pytest.approx(expected[3])
+    assert record.rows == len(rows)
+    assert outcome.promoted
+
+
+def test_without_the_same_rows_the_version_tag_says_why(tracked):
+    from kfp_mlflow.head_to_head import not_like_for_like
+
+    mlflow = client()
+    name = tracked["KFP_MLFLOW_MODEL_NAME"]
+    experiment_id = _experiment_id(mlflow)
+    old = _version(mlflow, experiment_id, name, "old", quality=3, claimed_rmse=5.0)
+    assert promote(mlflow, name, old, POLICY).promoted
+    new = _version(mlflow, experiment_id, name, "new", quality=1, claimed_rmse=4.0)
+    why = "'c''s evaluation records no test rows"
+    outcome = promote(
+        mlflow, name, new, POLICY, challenge=not_like_for_like(mlflow, name, new, POLICY, why)
+    )
+    record = HeadToHead.of(mlflow.get_model_version(name, new), old)
+    assert record is not None and record.verdict == "unmeasured" and record.detail == why
+    assert not record.like_for_like
+    assert outcome.promoted  # own-split scores decided (4.0 < 5.0)...
+    assert why in outcome.reason  # ...and the decision says why they were all there was

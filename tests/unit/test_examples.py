@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = {
     "own_training": "examples/own_training.py:own_training",
     "feature_step": "examples/feature_step.py:with_features",
+    "one_candidate": "examples/one_candidate.py:one_candidate",
 }
 
 
@@ -75,3 +76,25 @@ def test_examples_use_only_the_public_api(name):
             and node.value.id == "kfp_mlflow"
         ):
             assert node.attr in kfp_mlflow.__all__, f"{name}: kfp_mlflow.{node.attr} is private"
+
+
+def _code_lines(source: str, function: str) -> int:
+    """Non-blank, non-comment lines of ``function`` in ``source``, decorator included."""
+    node = next(
+        n for n in ast.parse(source).body if isinstance(n, ast.FunctionDef) and n.name == function
+    )
+    lines = source.splitlines()[node.decorator_list[0].lineno - 1 : node.end_lineno]
+    return sum(1 for line in lines if line.strip() and not line.strip().startswith("#"))
+
+
+def test_the_docs_walk_the_one_candidate_example_verbatim_and_count_it_honestly():
+    example = (ROOT / "examples" / "one_candidate.py").read_text()
+    docs = (ROOT / "docs" / "extending.md").read_text()
+    section = docs.split("## 3. Your own model, one candidate", 1)[1]
+    shown = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert shown == example[example.index("from kfp import dsl") :]
+    train = _code_lines(example, "train_extra_trees")
+    assert train <= 25  # what the docs promise a tree ensemble on a text column takes
+    assert f"training step is **{train} lines**" in section
+    assert f"the validation step {_code_lines(example, 'validate_missing')}," in section
+    assert "cloudpickle" not in example

@@ -153,3 +153,16 @@ def test_a_promoter_challenges_each_new_incumbent_once_unless_it_lost():
     lost = _version(2, 4.0, _record("1", "lost"))
     assert not _needs_challenge([incumbent, lost, moved], "2", moved, POLICY, NO_CHOICE)
     assert not _needs_challenge([incumbent], "1", incumbent, POLICY, NO_CHOICE)
+
+
+def test_a_version_not_promoted_on_own_split_scores_carries_why_not_the_same_rows():
+    """Not like for like (e.g. no test rows recorded): the reason a version stays out names the
+    head-to-head's own explanation, so the decision line never passes it off as like for like."""
+    why = HeadToHead("1", "unmeasured", "rmse", None, None, "", "no test rows recorded")
+    champion = _version(1, 1.0)
+    challenger = _version(2, 5.0, why)
+    assert _target([champion, challenger], champion, POLICY)[0] is champion
+    outcome = _why_not([champion, challenger], "2", champion, POLICY)
+    assert outcome.verdict == Verdict.NOT_BETTER and outcome.record == why
+    assert why.detail in outcome.reason
+    assert not why.like_for_like

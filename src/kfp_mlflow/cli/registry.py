@@ -30,8 +30,12 @@ def show_history(model_name: ModelName) -> None:
     """Every move of @champion: when, from and to which version, why, by whom."""
     from kfp_mlflow.audit import history
 
+    moves = history(_client(), model_name)  # an unknown model: one line, exit 2
+    if not moves:
+        Console(highlight=False).print(f"{model_name}: @champion has never been set")
+        return
     table = Table("when (UTC)", "action", "from", "to", "by", "why")
-    for move in history(_client(), model_name):
+    for move in moves:
         table.add_row(
             f"{move.at:%Y-%m-%d %H:%M:%S}", move.action, move.from_version or "-",
             move.to_version, move.actor, move.reason,

@@ -117,8 +117,10 @@ def export_onnx(
     version: Version = None,
 ) -> None:
     """Convert a scikit-learn version (xgboost/lightgbm ones included) to ONNX (needs `pip
-    install 'kfp-mlflow[onnx]'`), check it predicts like the original on the test split, log
+    install 'kfp-mlflow\\[onnx]'`), check it predicts like the original on the test split, log
     both on the version's training run."""
+    # The backslash keeps Rich (which renders --help) from reading "[onnx]" as markup and
+    # dropping it: the help would name an install command without the extra.
     from kfp_mlflow.onnx_export import export_onnx as export
     from kfp_mlflow.serving import resolve_version
 

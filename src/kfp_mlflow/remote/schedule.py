@@ -26,7 +26,7 @@ from kfp_mlflow.remote.versions import (
     name_filter,
 )
 from kfp_mlflow.settings import Settings, get_settings
-from kfp_mlflow.validation import check_arguments
+from kfp_mlflow.validation import check_arguments, metric_constants
 
 # KFP's API server refuses max_concurrency outside 1..10.
 MAX_CONCURRENCY_RANGE = (1, 10)
@@ -131,7 +131,12 @@ def create_schedule(
         )
         # What submit checks, checked here too: a schedule fails every night otherwise.
         check_arguments(
-            {**{k: v.get("defaultValue") for k, v in pkg.parameters.items()}, **arguments},
+            {
+                # Custom metrics given to evaluate as constants, unless they are a parameter.
+                "extra_metrics": metric_constants(pkg.spec),
+                **{k: v.get("defaultValue") for k, v in pkg.parameters.items()},
+                **arguments,
+            },
             import_metrics=False,
         )
         session = session_for(connection, settings)

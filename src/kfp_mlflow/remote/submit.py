@@ -16,7 +16,7 @@ from kfp_mlflow.remote.mlflow_link import find_mlflow_experiment_id, run_descrip
 from kfp_mlflow.remote.package import PipelinePackage
 from kfp_mlflow.remote.versions import ensure_experiment, ensure_pipeline_version
 from kfp_mlflow.settings import Settings, get_settings
-from kfp_mlflow.validation import check_arguments
+from kfp_mlflow.validation import check_arguments, metric_constants
 
 # The training pipeline's parameter naming the MLflow experiment (pipelines/training.py).
 EXPERIMENT_PARAMETER = "experiment_name"
@@ -122,7 +122,12 @@ def submit_pipeline(
             pkg, pkg.parse_arguments(params or []), mlflow_experiment, use_plugin
         )
         check_arguments(
-            {**{k: v.get("defaultValue") for k, v in pkg.parameters.items()}, **arguments},
+            {
+                # Custom metrics given to evaluate as constants, unless they are a parameter.
+                "extra_metrics": metric_constants(pkg.spec),
+                **{k: v.get("defaultValue") for k, v in pkg.parameters.items()},
+                **arguments,
+            },
             import_metrics=False,
         )
         session = session_for(connection, settings)

@@ -23,7 +23,15 @@ from kfp_mlflow.evaluation import (
 from kfp_mlflow.exceptions import ContractError
 from kfp_mlflow.head_to_head import HeldOutRows
 from kfp_mlflow.settings import Settings, get_settings
-from kfp_mlflow.tag_schema import TAG_CANDIDATE, TAG_DATASET_DIGEST, TAG_RUN_NAME, TAG_TRAIN_RUN_ID
+from kfp_mlflow.snapshots import store_held_out
+from kfp_mlflow.tag_schema import (
+    TAG_CANDIDATE,
+    TAG_DATASET_DIGEST,
+    TAG_RUN_NAME,
+    TAG_TEST_DIGEST,
+    TAG_TEST_ROWS_URI,
+    TAG_TRAIN_RUN_ID,
+)
 from kfp_mlflow.tracking import TaskRun, mlflow_errors, run_link
 
 
@@ -79,6 +87,9 @@ def run_evaluate(
     scorer = load_scorer(model_dir)
     rows = HeldOutRows.read(test_path, dataset)
     features, labels = rows.features, rows.target
+    # The rows themselves, kept in MLflow: register meets @champion on exactly these.
+    rows_uri = store_held_out(run, test_path, rows.digest)
+    run.set_tags({TAG_TEST_DIGEST: rows.digest, TAG_TEST_ROWS_URI: rows_uri})
     scores = score(scorer, features, labels, dataset.task, specs)
     run.log_metrics(scores.metrics)
     _log_figures(
@@ -104,6 +115,10 @@ def run_evaluate(
         target=dataset.target,
         test_size=dataset.test_size,
         snapshot_uri=dataset.snapshot_uri,
+        test_rows_uri=rows_uri,
+        test_digest=rows.digest,
+        test_rows=len(rows),
+        metric_specs=[spec.as_dict() for spec in specs],
     )
     Path(evaluation_path).parent.mkdir(parents=True, exist_ok=True)
     Path(evaluation_path).write_text(json.dumps(evaluation.as_metadata(), indent=2))

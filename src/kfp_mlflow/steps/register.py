@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from kfp_mlflow.contracts import Decision, EvaluationInfo
-from kfp_mlflow.evaluation import METRIC_DIRECTIONS, Direction
+from kfp_mlflow.evaluation import METRIC_DIRECTIONS, Direction, MetricSpec
 from kfp_mlflow.exceptions import ContractError, DataError, GateError
-from kfp_mlflow.head_to_head import HeadToHead, HeldOutRows, challenge
+from kfp_mlflow.head_to_head import (
+    HeadToHead,
+    HeldOutRows,
+    challenge,
+    held_out_rows,
+    not_like_for_like,
+)
 from kfp_mlflow.naming import check_model_name
 from kfp_mlflow.policy import DEFAULT_PRIMARY_METRIC, FALLBACK_METRIC, Policy
 from kfp_mlflow.promotion import CHAMPION, Promotion, promote, register_version, version_tags
@@ -34,6 +41,8 @@ from kfp_mlflow.tag_schema import (
     TAG_REGISTERED_VERSION,
     TAG_SEED,
     TAG_SNAPSHOT_URI,
+    TAG_TEST_DIGEST,
+    TAG_TEST_ROWS_URI,
     TAG_TRAIN_RUN_ID,
     TAG_WINNER,
 )
@@ -123,9 +132,11 @@ def run_register(
 ) -> RegisterResult:
     """Register the winner (once per pipeline run) and move @champion only if it wins.
 
-    With ``test_rows`` (the split the candidates were evaluated on) the winner meets @champion
-    like for like: both scored on those rows (:mod:`kfp_mlflow.head_to_head`). Without them,
-    each version's score on its own test split decides, and the reason says so.
+    The winner meets @champion like for like: both scored on the rows the winner was evaluated
+    on (:mod:`kfp_mlflow.head_to_head`) — ``test_rows`` when given, else the rows its
+    evaluation record points to. When that cannot be done (no rows recorded, a metric that
+    cannot be re-measured), each version's score on its own test split decides, and the
+    reason and the version's tags say why.
     """
     settings = settings or get_settings()
     check_model_name(model_name)
@@ -157,9 +168,17 @@ def run_register(
             f"{name} {why}" for name, why in rejected.items()
         )
     else:
-        fields |= _register_and_promote(run, passing[0], policy, model_name, settings, test_rows)
-    if policy.note:
-        fields["reason"] = f"{policy.note}. {fields['reason']}"
+        fields |= _register_and_promote(
+            run, passing[0], policy, model_name, settings, test_rows,
+            _metric_spec(evaluations, policy.metric),
+        )  # fmt: skip
+    notes = [policy.note] if policy.note else []
+    splits = {e.test_digest for e in evaluations if e.test_digest}
+    if len(splits) > 1:
+        # The ranking compared numbers from different rows: worth saying, never hidden.
+        notes.append(f"candidates were scored on {len(splits)} different test splits")
+    if notes:
+        fields["reason"] = f"{'; '.join(notes)}. {fields['reason']}"
     decision = Decision(**fields)
     decision_tags = _decision_tags(decision)
     run.set_tags(decision_tags)
@@ -185,6 +204,7 @@ def _register_and_promote(
     model_name: str,
     settings: Settings,
     test_rows: HeldOutRows | None,
+    custom: MetricSpec | None,
 ) -> dict[str, Any]:
     client, kfp = run.client, run.kfp
     lineage = {
@@ -201,6 +221,8 @@ def _register_and_promote(
         **provenance_tags(settings),
         **version_tags(winner.metrics, policy, gate_passed=True),
     }
+    if winner.test_digest and winner.test_rows_uri:
+        lineage |= {TAG_TEST_DIGEST: winner.test_digest, TAG_TEST_ROWS_URI: winner.test_rows_uri}
     rebuild = recipe(winner)
     if rebuild is not None:
         lineage |= {TAG_RECIPE: rebuild.model_dump_json(), TAG_SNAPSHOT_URI: rebuild.data}
@@ -221,12 +243,24 @@ def _register_and_promote(
         ),
     )
     registered = str(version.version)
-    rival = None
-    if test_rows is not None:
-        rival = challenge(
-            client, model_name, registered, policy, test_rows,
-            experiment_id=run.experiment_id, parent_run_id=run.run_id,
-        )  # fmt: skip
+    chosen: list[Callable[[str], HeadToHead]] = []
+
+    def rival(champion: str) -> HeadToHead:
+        # The rows are fetched when there is a champion to meet, not on a first run.
+        if not chosen:
+            rows, why = test_rows, ""
+            if rows is None:
+                rows, why = held_out_rows(winner, client.tracking_uri)
+            if rows is None:
+                chosen.append(not_like_for_like(client, model_name, registered, policy, why))
+            else:
+                measure = challenge(
+                    client, model_name, registered, policy, rows,
+                    experiment_id=run.experiment_id, parent_run_id=run.run_id, custom=custom,
+                )  # fmt: skip
+                chosen.append(measure)
+        return chosen[0](champion)
+
     try:
         outcome: Promotion = promote(
             client, model_name, registered, policy,
@@ -250,6 +284,15 @@ def _register_and_promote(
         "reason": outcome.reason,
         "head_to_head": _head_to_head(client, model_name, registered, outcome.previous_champion),
     }
+
+
+def _metric_spec(evaluations: list[EvaluationInfo], metric: str) -> MetricSpec | None:
+    """How ``metric`` was defined, if it is a custom metric an evaluation record carries."""
+    for evaluation in evaluations:
+        for raw in evaluation.metric_specs:
+            if raw.get("name") == metric:
+                return MetricSpec.parse(raw)
+    return None
 
 
 def _head_to_head(
