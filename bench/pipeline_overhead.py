@@ -1,13 +1,21 @@
-"""Benchmark: the same training work as a plain script and as the local pipeline, both tracked.
+"""Benchmark: the default local pipeline against a plain tracked script, side by side.
 
     python bench/pipeline_overhead.py [--repeat N]
 
-Both ways run preprocess, the default candidates' train and evaluate, and register, against one
-real `mlflow server` on 127.0.0.1 that this script starts and stops. It prints wall times, their
-ratio, and where the pipeline's extra time goes per task: process start and imports (measured as
-a fresh interpreter importing what the step imports), MLflow HTTP requests (counted in every
-task process by bench/_request_probe/sitecustomize.py), and the rest (compute, artifact I/O,
-kfp executor).
+Against one real `mlflow server` on 127.0.0.1 (started and stopped here), interleaved N times:
+
+* **plain** — bench/_plain_tracked.py in one cold process: the four default candidates fitted
+  one after the other, a parent and a child run each with params, metrics and
+  ``mlflow.sklearn.log_model``, the best registered and aliased @champion;
+* **pipeline warm** — ``kfp-mlflow run`` (the default pipeline; never the first run: each meets
+  a champion like for like, head-to-head included), tasks forked from the warm supervisor;
+* **pipeline cold** — the same with ``KFP_MLFLOW_WARM_TASKS=false``: a fresh interpreter per
+  task (what every task paid before the supervisor).
+
+Then, in a fresh directory with no server, the first run (server start included) against the
+second, and the idle local server's memory. Per task it prints where the time goes: start (fork
+or exec to the executor's first line), MLflow requests (counted in every task process by
+bench/_request_probe), and the rest — the work.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -22,227 +31,171 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 
 
 def say(text: str = "") -> None:
-    # Not print(): kfp.local patches builtins.print to indent task logs and, when two tasks
-    # overlap, can leave it patched after the run.
     sys.stdout.write(text + "\n")
+    sys.stdout.flush()
 
 
-# What each step's process imports before it can work (the component body's imports).
-STEP_IMPORTS = {
-    "preprocess": "import kfp, kfp_mlflow.steps.preprocess, mlflow, mlflow.data, sklearn.model_selection, pandas",
-    "train": "import kfp, kfp_mlflow.steps.train, mlflow.sklearn, sklearn.ensemble, pandas",
-    "evaluate": "import kfp, kfp_mlflow.steps.evaluate, mlflow.sklearn, sklearn.inspection, matplotlib.pyplot",
-    "register": "import kfp, kfp_mlflow.steps.register, mlflow",
-    "finalize": "import kfp, kfp_mlflow.tracking, mlflow",
-}
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "KFP_MLFLOW_"))}
+    return {**env, "MLFLOW_DISABLE_TELEMETRY": "true", **extra}
 
 
-class RequestCounter:
-    """Counts MLflow HTTP requests made by this process."""
-
-    def __init__(self) -> None:
-        import requests
-
-        self.count = 0
-        self.seconds = 0.0
-        original = requests.Session.request
-        counter = self
-
-        def counted(session: Any, *args: Any, **kwargs: Any) -> Any:
-            began = time.perf_counter()
-            try:
-                return original(session, *args, **kwargs)
-            finally:
-                counter.count += 1
-                counter.seconds += time.perf_counter() - began
-
-        requests.Session.request = counted  # type: ignore[method-assign]
-
-    def take(self) -> tuple[int, float]:
-        taken = (self.count, self.seconds)
-        self.count, self.seconds = 0, 0.0
-        return taken
-
-
-def plain_script(
-    work: Path, counter: RequestCounter
-) -> tuple[float, dict[str, list[dict[str, float]]]]:
-    """All steps in this one process, calling the step functions directly."""
+def timed(command: list[str], env: dict[str, str], cwd: Path) -> float:
     began = time.perf_counter()
-    from kfp_mlflow.search_space import default_candidates
-    from kfp_mlflow.settings import get_settings
-    from kfp_mlflow.steps.evaluate import run_evaluate
-    from kfp_mlflow.steps.preprocess import run_preprocess
-    from kfp_mlflow.steps.register import run_register
-    from kfp_mlflow.steps.train import run_train
-    from kfp_mlflow.tracking import KfpContext, close_parent_run, task_run
+    result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
+    seconds = time.perf_counter() - began
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
+    return seconds
 
-    settings = get_settings()
-    kfp = KfpContext(run_id=f"plain-{time.time_ns()}")
-    per_step: dict[str, list[dict[str, float]]] = defaultdict(list)
 
-    def timed(step: str, call: Any, **arguments: Any) -> Any:
-        started = time.perf_counter()
-        result = call(**arguments)
-        requests, request_seconds = counter.take()
-        per_step[step].append(
+def kfp_mlflow() -> list[str]:
+    return [sys.executable, "-c", "from kfp_mlflow.cli import main; main()"]
+
+
+def breakdown(run_dir: Path, probe: Path) -> dict[str, list[dict[str, float]]]:
+    """Per task of one pipeline run: start, MLflow requests and their seconds, wall."""
+    from kfp_mlflow.local.supervisor import ExitFacts
+    from kfp_mlflow.task_records import read_records
+
+    status = run_dir / "tasks"
+    facts = ExitFacts.read_all(status)
+    requests: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for line in probe.read_text().splitlines() if probe.exists() else []:
+        record = json.loads(line)
+        requests[record["task"]].append(record)
+    rows: dict[str, list[dict[str, float]]] = defaultdict(list)
+    for record in read_records(status):
+        fact = facts.get(record.pid)
+        if fact is None or record.ended is None:
+            continue
+        step = record.step
+        probed = requests.get(record.task, [])
+        count = statistics.mean(r["requests"] for r in probed) if probed else float("nan")
+        http = statistics.mean(r["request_seconds"] for r in probed) if probed else float("nan")
+        rows[step].append(
             {
-                "seconds": time.perf_counter() - started,
-                "requests": requests,
-                "request_seconds": request_seconds,
+                "start": record.started - fact.started,
+                "wall": fact.seconds,
+                "requests": count,
+                "http": http,
             }
         )
-        return result
-
-    counter.take()
-
-    def step(name: str, call: Any, **arguments: Any) -> Any:
-        with task_run(step=name, kfp=kfp) as run:
-            return call(run, **arguments)
-
-    pre = timed("preprocess", step, name="preprocess", call=run_preprocess,
-        data=settings.data, target=settings.target, task="", seed=settings.seed,
-        test_size=settings.test_size, min_rows=settings.min_rows,
-        train_path=str(work / "train"), test_path=str(work / "test"),
-    )  # fmt: skip
-    evaluations = []
-    for index, candidate in enumerate(default_candidates()):
-        model = SimpleNamespace(path=str(work / f"model-{index}"), metadata={})
-        trained = timed("train", step, name="train", call=run_train,
-            candidate=candidate, dataset=pre.train, train_path=str(work / "train"), model=model,
-        )  # fmt: skip
-        result = timed("evaluate", step, name="evaluate", call=run_evaluate,
-            model_dir=model.path, model=trained, test_path=str(work / "test"), dataset=pre.test,
-            evaluation_path=str(work / f"evaluation-{index}"),
-            report_path=str(work / f"report-{index}"),
-        )  # fmt: skip
-        evaluations.append(result.evaluation)
-    timed("register", step, name="register", call=run_register,
-        evaluations=evaluations, model_name=settings.model_name, primary_metric="",
-        thresholds=[], min_improvement=settings.min_improvement,
-        decision_path=str(work / "decision"), summary_path=str(work / "summary"),
-    )  # fmt: skip
-    timed("finalize", close_parent_run, kfp_run_id=kfp.run_id, state="SUCCEEDED")
-    return time.perf_counter() - began, per_step
+    return rows
 
 
-def local_pipeline() -> tuple[float, dict[str, list[dict[str, float]]]]:
-    """The local pipeline (kfp.local, a subprocess per task), probed per task."""
-    probe = Path(tempfile.mkstemp(suffix=".jsonl")[1])
-    environment = dict(os.environ)
-    os.environ["KFP_MLFLOW_BENCH_PROBE"] = str(probe)
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(HERE / "_request_probe"), os.environ.get("PYTHONPATH")])
-    )
-    try:
-        from kfp_mlflow.runner import run_local
-        from kfp_mlflow.settings import get_settings
-
-        get_settings.cache_clear()
-        began = time.perf_counter()
-        result = run_local(None, {}, get_settings())
-        seconds = time.perf_counter() - began
-        if not result.succeeded:
-            raise SystemExit(f"the pipeline failed; see {result.log_path}")
-    finally:
-        os.environ.clear()
-        os.environ.update(environment)
-    per_task: dict[str, list[dict[str, float]]] = defaultdict(list)
-    for line in probe.read_text().splitlines():
-        record = json.loads(line)
-        per_task[record.pop("task")].append(record)
-    probe.unlink()
-    return seconds, per_task
+def pipeline_run(work: Path, env: dict[str, str], probe: Path) -> tuple[float, Path]:
+    seconds = timed([*kfp_mlflow(), "run"], env | {"KFP_MLFLOW_BENCH_PROBE": str(probe)}, work)
+    latest = max((work / ".kfp-mlflow" / "runs").iterdir(), key=lambda p: p.name)
+    return seconds, latest
 
 
-def import_seconds(statement: str, repeat: int = 3) -> float:
-    """Wall time of a fresh interpreter that only imports (best of ``repeat``, warm caches)."""
-    times = []
-    for _ in range(repeat):
-        began = time.perf_counter()
-        subprocess.run([sys.executable, "-c", statement], check=True)
-        times.append(time.perf_counter() - began)
-    return min(times)
+def server_memory_mb(directory: Path) -> tuple[float, int]:
+    """Resident memory of the local server's process group, and its process count."""
+    state = json.loads((directory / "server.json").read_text())
+    group = os.getpgid(int(state["pid"]))
+    total, count = 0, 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(entry.name)) != group:
+                continue
+            for line in (entry / "status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+                    count += 1
+        except (OSError, ProcessLookupError):
+            continue
+    return total / 1024, count
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=1, help="runs of each way (median reported)")
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds")
     arguments = parser.parse_args()
 
     from kfp_mlflow.local_server import LocalMlflowServer
 
+    times: dict[str, list[float]] = defaultdict(list)
+    tasks: dict[str, dict[str, list[dict[str, float]]]] = {}
     with tempfile.TemporaryDirectory() as tmp, LocalMlflowServer(Path(tmp) / "mlflow") as server:
-        os.environ.update(
-            {
-                "MLFLOW_TRACKING_URI": server.url,
-                "MLFLOW_EXPERIMENT_NAME": "bench",
-                "KFP_MLFLOW_MODEL_NAME": "bench-model",
-                "KFP_MLFLOW_WORK_DIR": str(Path(tmp) / "work"),
-            }
-        )
-        counter = RequestCounter()
-        plain_times, pipeline_times = [], []
-        plain_steps: dict[str, list[dict[str, float]]] = {}
-        pipeline_steps: dict[str, list[dict[str, float]]] = {}
-        for attempt in range(arguments.repeat):
-            work = Path(tmp) / f"plain-{attempt}"
-            work.mkdir()
-            seconds, plain_steps = plain_script(work, counter)
-            plain_times.append(seconds)
-            seconds, pipeline_steps = local_pipeline()
-            pipeline_times.append(seconds)
-        imports = {step: import_seconds(statement) for step, statement in STEP_IMPORTS.items()}
+        base = clean_env(MLFLOW_TRACKING_URI=server.url, MLFLOW_EXPERIMENT_NAME="bench")
+        work = Path(tmp) / "work"
+        work.mkdir()
+        probe_path = str(HERE / "_request_probe")
+        piped = base | {
+            "KFP_MLFLOW_MODEL_NAME": "bench-pipeline",
+            "PYTHONPATH": os.pathsep.join(filter(None, [probe_path, os.environ.get("PYTHONPATH")])),
+        }
+        say("warm-up: the first pipeline run registers the champion the later ones meet")
+        pipeline_run(work, piped, Path(tmp) / "probe-0.jsonl")
+        for round_ in range(1, arguments.repeat + 1):
+            times["plain"].append(
+                timed([sys.executable, str(HERE / "_plain_tracked.py"), "bench-plain"], base, work)
+            )
+            for way, extra in (("warm", {}), ("cold", {"KFP_MLFLOW_WARM_TASKS": "false"})):
+                probe = Path(tmp) / f"probe-{way}-{round_}.jsonl"
+                seconds, run_dir = pipeline_run(work, piped | extra, probe)
+                times[way].append(seconds)
+                tasks[way] = breakdown(run_dir, probe)
+            say(
+                f"round {round_}: plain {times['plain'][-1]:.1f} s, pipeline warm "
+                f"{times['warm'][-1]:.1f} s, cold {times['cold'][-1]:.1f} s"
+            )
 
-    plain, pipeline = statistics.median(plain_times), statistics.median(pipeline_times)
-    say(
-        f"plain script (one process)      {plain:7.2f} s   runs: {', '.join(f'{t:.2f}' for t in plain_times)}"
-    )
-    say(
-        f"local pipeline (kfp.local)      {pipeline:7.2f} s   runs: {', '.join(f'{t:.2f}' for t in pipeline_times)}"
-    )
-    say(f"ratio pipeline / plain          {pipeline / plain:7.2f} x")
+    # The README's first command on a fresh machine: server start included, then again.
+    fresh = Path(tempfile.mkdtemp())
+    try:
+        first = timed([*kfp_mlflow(), "run"], clean_env(), fresh)
+        second = timed([*kfp_mlflow(), "run"], clean_env(), fresh)
+        time.sleep(5)  # idle
+        memory, processes = server_memory_mb(fresh / ".kfp-mlflow" / "mlflow")
+    finally:
+        subprocess.run([*kfp_mlflow(), "server", "stop"], env=clean_env(), cwd=fresh, check=False)
+        shutil.rmtree(fresh, ignore_errors=True)
+
+    plain = statistics.median(times["plain"])
     say()
-    header = f"{'task':<11}{'n':>3}{'plain s':>9}{'task s':>9}{'imports s':>11}{'HTTP req':>10}{'HTTP s':>8}{'rest s':>8}"
-    say("per task (pipeline: mean of each task's process; plain: mean of the same step in-process)")
-    say(header)
-    total_overhead = 0.0
-    for step in STEP_IMPORTS:
-        runs = pipeline_steps.get(step, [])
-        if not runs:
-            continue
-        seconds = statistics.mean(r["seconds"] for r in runs)
-        requests = statistics.mean(r["requests"] for r in runs)
-        request_seconds = statistics.mean(r["request_seconds"] for r in runs)
-        plain_seconds = statistics.mean(
-            r["seconds"] for r in plain_steps.get(step, [{"seconds": 0.0}])
-        )
-        rest = seconds - imports[step] - request_seconds
-        total_overhead += (seconds - plain_seconds) * len(runs)
+    say(f"{'way':<34}{'median s':>9}{'min':>7}{'max':>7}{'/ plain':>9}")
+    for way, label in (
+        ("plain", "plain tracked script (1 process)"),
+        ("warm", "kfp-mlflow run, warm tasks"),
+        ("cold", "kfp-mlflow run, cold tasks"),
+    ):
+        values = times[way]
         say(
-            f"{step:<11}{len(runs):>3}{plain_seconds:>9.2f}{seconds:>9.2f}{imports[step]:>11.2f}"
-            f"{requests:>10.0f}{request_seconds:>8.2f}{rest:>8.2f}"
+            f"{label:<34}{statistics.median(values):>9.1f}{min(values):>7.1f}{max(values):>7.1f}"
+            f"{statistics.median(values) / plain:>9.2f}"
         )
-    plain_requests = {
-        s: statistics.mean(r["requests"] for r in runs) for s, runs in plain_steps.items()
-    }
     say()
-    say(
-        "plain-script HTTP requests per step: "
-        + ", ".join(f"{s} {n:.0f}" for s, n in plain_requests.items())
-    )
-    say(f"task processes' extra time over the plain steps, summed: {total_overhead:.2f} s")
-    say(
-        "the rest of the gap is kfp.local orchestration and tasks waiting on each other; "
-        "ParallelFor iterations run concurrently on the machine's cores"
-    )
+    say(f"fresh directory: first run {first:.1f} s (server start included), second {second:.1f} s,")
+    say(f"  ratio {first / second:.2f}; idle local server {memory:.0f} MB in {processes} process(es)")
+    say()
+    say("per task, last round (mean per task of the step; seconds)")
+    say(f"{'step':<11}{'n':>3}  {'warm: start':>11}{'MLflow':>8}{'req':>5}{'work':>7}"
+        f"  {'cold: start':>11}{'MLflow':>8}{'req':>5}{'work':>7}")  # fmt: skip
+    for step in ("preprocess", "train", "evaluate", "register", "finalize"):
+        cells = []
+        count = 0
+        for way in ("warm", "cold"):
+            rows = tasks.get(way, {}).get(step, [])
+            count = max(count, len(rows))
+            if not rows:
+                cells.append(f"{'':>31}")
+                continue
+            start = statistics.mean(r["start"] for r in rows)
+            http = statistics.mean(r["http"] for r in rows)
+            requests = statistics.mean(r["requests"] for r in rows)
+            work_s = statistics.mean(r["wall"] for r in rows) - start - http
+            cells.append(f"{start:>11.2f}{http:>8.2f}{requests:>5.0f}{work_s:>7.2f}")
+        say(f"{step:<11}{count:>3}  " + "  ".join(cells))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """Loaded by every pipeline task process during the benchmark (via PYTHONPATH), never otherwise.
 
 Counts the HTTP requests a task makes to MLflow and how long they take, and the process's
-lifetime, and appends one JSON line per process to $KFP_MLFLOW_BENCH_PROBE.
+lifetime, and appends one JSON line per process to $KFP_MLFLOW_BENCH_PROBE. Warm tasks are
+forked from the supervisor (which loads this too): counters restart at the fork and the line is
+written at the task's ``os._exit``.
 """
 
 import atexit
@@ -51,6 +53,22 @@ def _report() -> None:
         )
 
 
+def _forked() -> None:
+    """A warm task is forked from the supervisor: count from the fork."""
+    global _started
+    _started = time.perf_counter()
+    _stats.update(requests=0, request_seconds=0.0)
+
+
+def _exit_reporting(code: int) -> None:
+    # A forked task ends with os._exit, which runs no atexit handler.
+    _report()
+    _os_exit(code)
+
+
 if _target:
     _install()
     atexit.register(_report)
+    os.register_at_fork(after_in_child=_forked)
+    _os_exit = os._exit
+    os._exit = _exit_reporting
