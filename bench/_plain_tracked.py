@@ -31,9 +31,13 @@ CANDIDATES = {
         n_estimators=200, min_samples_leaf=5, max_features=0.5, random_state=42
     ),
     "gradient-boosting-shallow": lambda: HistGradientBoostingRegressor(
-        learning_rate=0.05, max_iter=200, max_depth=3, min_samples_leaf=20,
-        l2_regularization=1.0, random_state=42,
-    ),  # fmt: skip
+        learning_rate=0.05,
+        max_iter=200,
+        max_depth=3,
+        min_samples_leaf=20,
+        l2_regularization=1.0,
+        random_state=42,
+    ),
     "gradient-boosting": lambda: HistGradientBoostingRegressor(
         learning_rate=0.05, max_iter=200, random_state=42
     ),
@@ -56,7 +60,9 @@ def main() -> None:
                 model = build().fit(x_train, y_train)
                 predicted = model.predict(x_test)
                 rmse = float(np.sqrt(mean_squared_error(y_test, predicted)))
-                mlflow.log_params(model.get_params(deep=False) if name != "linear" else {"alpha": 1.0})
+                mlflow.log_params(
+                    model.get_params(deep=False) if name != "linear" else {"alpha": 1.0}
+                )
                 mlflow.log_metrics(
                     {
                         "rmse": rmse,

@@ -12,8 +12,7 @@ import os
 import sys
 import time
 
-_started = time.perf_counter()
-_stats = {"requests": 0, "request_seconds": 0.0}
+_stats = {"requests": 0, "request_seconds": 0.0, "started": time.perf_counter()}
 _target = os.environ.get("KFP_MLFLOW_BENCH_PROBE")
 
 
@@ -49,15 +48,21 @@ def _report() -> None:
         return
     with open(_target, "a") as out:
         out.write(
-            json.dumps({"task": name, "seconds": time.perf_counter() - _started, **_stats}) + "\n"
+            json.dumps(
+                {
+                    "task": name,
+                    "seconds": time.perf_counter() - _stats["started"],
+                    "requests": _stats["requests"],
+                    "request_seconds": _stats["request_seconds"],
+                }
+            )
+            + "\n"
         )
 
 
 def _forked() -> None:
     """A warm task is forked from the supervisor: count from the fork."""
-    global _started
-    _started = time.perf_counter()
-    _stats.update(requests=0, request_seconds=0.0)
+    _stats.update(requests=0, request_seconds=0.0, started=time.perf_counter())
 
 
 def _exit_reporting(code: int) -> None:
