@@ -36,7 +36,8 @@ def generate(directory: Path, rows: int, parts: int) -> None:
     import pyarrow.parquet as pq
     from mlflow.models import infer_signature
 
-    from kfp_mlflow.modeling import Candidate, as_model_input, build_pipeline, fit
+    from kfp_mlflow.data.datasets import as_model_input
+    from kfp_mlflow.models.sklearn_backend import Candidate, build_pipeline, fit
 
     rng = np.random.default_rng(0)
     data = directory / "table"
@@ -83,9 +84,9 @@ def generate(directory: Path, rows: int, parts: int) -> None:
 def measure(directory: Path, chunk_rows: int) -> dict[str, float]:
     import pandas as pd
 
-    from kfp_mlflow.drift import Reference
-    from kfp_mlflow.modeling import as_model_input
-    from kfp_mlflow.scoring import ResolvedModel, load_model
+    from kfp_mlflow.data.datasets import as_model_input
+    from kfp_mlflow.data.drift import Reference
+    from kfp_mlflow.serving.scoring import ResolvedModel, load_model
     from kfp_mlflow.steps.batch_predict import score_version
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -110,8 +110,8 @@ def say(text: str = "") -> None:
 
 def data_path(path: Path, rows: int, parts: int, size: float, generated: float) -> None:
     """The data-path steps in this process: read, validate+profile, digest, split."""
-    from kfp_mlflow.datasets import digest, prepare, read_dataset, split
-    from kfp_mlflow.settings import Settings
+    from kfp_mlflow.core.settings import Settings
+    from kfp_mlflow.data.datasets import digest, prepare, read_dataset, split
 
     results: list[tuple[str, float, float]] = []
     settings = Settings()
@@ -145,9 +145,9 @@ def data_path(path: Path, rows: int, parts: int, size: float, generated: float) 
 def pipeline(path: Path, scratch: Path) -> bool:
     """The default training pipeline on ``path`` with kfp.local and a real MLflow server;
     prints per-task figures and the verdict, returns whether both targets were met."""
-    from kfp_mlflow.local_server import LocalMlflowServer
-    from kfp_mlflow.runner import TaskEvent, run_local
-    from kfp_mlflow.settings import get_settings
+    from kfp_mlflow.core.settings import get_settings
+    from kfp_mlflow.local.runner import TaskEvent, run_local
+    from kfp_mlflow.local.server import LocalMlflowServer
 
     def progress(event: TaskEvent) -> None:
         ended = f" after {event.seconds:.0f}s" if event.status != "RUNNING" else ""

@@ -33,9 +33,9 @@ def say(text: str = "") -> None:
 
 def run_pipeline(runner: str, tracking_uri: str, root: Path, image_id: str) -> float:
     from kfp import local
-    from kfp_mlflow.pipelines.training import build_training_pipeline
 
-    from kfp_mlflow.settings import get_settings
+    from kfp_mlflow.core.settings import get_settings
+    from kfp_mlflow.pipelines.training import build_training_pipeline
 
     suffix = uuid.uuid4().hex[:8]
     os.environ["MLFLOW_EXPERIMENT_NAME"] = f"bench-{runner}-{suffix}"
@@ -69,7 +69,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
 
-    from kfp_mlflow.local_server import LocalMlflowServer
+    from kfp_mlflow.local.server import LocalMlflowServer
 
     built = subprocess.run(
         [str(ROOT / ".ci" / "build-image"), "--no-checks"],

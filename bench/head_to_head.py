@@ -4,7 +4,7 @@
 
 Starts a real `mlflow server`, registers two scikit-learn versions of a regression model (a
 gradient-boosting champion and a linear challenger, logged with signatures), and times
-``kfp_mlflow.head_to_head.compare`` — two ``mlflow.models.evaluate`` runs on the challenger's
+``kfp_mlflow.registry.head_to_head.compare`` — two ``mlflow.models.evaluate`` runs on the challenger's
 test rows plus ``validate_evaluation_results`` — over ``--repeats`` fresh comparisons. Prints
 the median and max seconds and the verdict, then stops the server.
 """
@@ -39,10 +39,10 @@ def main() -> None:
     from mlflow.models import infer_signature
     from sklearn.linear_model import LinearRegression, Ridge
 
-    from kfp_mlflow.head_to_head import HeldOutRows, compare
-    from kfp_mlflow.local_server import LocalMlflowServer
-    from kfp_mlflow.policy import Policy
-    from kfp_mlflow.tracking import tracking_uri_env
+    from kfp_mlflow.local.server import LocalMlflowServer
+    from kfp_mlflow.registry.head_to_head import HeldOutRows, compare
+    from kfp_mlflow.registry.policy import Policy
+    from kfp_mlflow.tracking.runs import tracking_uri_env
 
     rng = np.random.default_rng(0)
     features = pd.DataFrame(rng.normal(size=(options.rows * 2, 8)), columns=list("abcdefgh"))

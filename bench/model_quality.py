@@ -8,7 +8,7 @@ StringIndexer(handleInvalid="keep") + VectorAssembler(handleInvalid="keep") +
 RandomForestRegressor/Classifier(maxDepth=5, numTrees=100, maxBins=40, seed=42), with the
 book's median Imputer for numeric columns (Spark's forests refuse NaN) — is fitted on a
 local[2] SparkSession on *the same train rows* the pipeline's preprocess wrote and scored on the
-same test rows, with the same metric code (kfp_mlflow.evaluation.score).
+same test rows, with the same metric code (kfp_mlflow.models.metrics.score).
 
 Datasets: the bundled diabetes, breast_cancer and wine sets, and two generated reproducibly
 (seeded): a price-like regression (12,000 rows, categorical columns, missing values, a
@@ -149,7 +149,7 @@ def book_pipeline(train: pd.DataFrame, test: pd.DataFrame, target: str, task: st
     from pyspark.ml.functions import vector_to_array
     from pyspark.ml.regression import RandomForestRegressor
 
-    from kfp_mlflow.spark_ml import local_session, to_spark
+    from kfp_mlflow.models.spark_backend import local_session, to_spark
 
     session = local_session()
     features = train.drop(columns=[target])
@@ -201,10 +201,10 @@ class _Fixed:
 
 
 def run_dataset(name: str, work: Path, server_url: str) -> dict[str, Any]:
-    from kfp_mlflow.evaluation import score
-    from kfp_mlflow.modeling import as_model_input
-    from kfp_mlflow.runner import run_local
-    from kfp_mlflow.settings import get_settings
+    from kfp_mlflow.core.settings import get_settings
+    from kfp_mlflow.data.datasets import as_model_input
+    from kfp_mlflow.local.runner import run_local
+    from kfp_mlflow.models.metrics import score
 
     target = TARGETS[name]
     if name in ("price", "imbalanced"):
@@ -271,7 +271,7 @@ def main() -> None:
     parser.add_argument("--datasets", default=",".join(ALL))
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     options = parser.parse_args()
-    from kfp_mlflow.local_server import LocalMlflowServer
+    from kfp_mlflow.local.server import LocalMlflowServer
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="kfp-mlflow-quality-") as tmp:

@@ -6,7 +6,8 @@ Against one real `mlflow server` on 127.0.0.1 (started and stopped here), interl
 
 * **plain** — bench/_plain_tracked.py in one cold process: the four default candidates fitted
   one after the other, a parent and a child run each with params, metrics and
-  ``mlflow.sklearn.log_model``, the best registered and aliased @champion;
+  ``mlflow.sklearn.log_model``, the best registered and aliased @champion; twice: the plain way
+  (MLflow infers each model's requirements) and with requirements given (as our steps do);
 * **pipeline warm** — ``kfp-mlflow run`` (the default pipeline; never the first run: each meets
   a champion like for like, head-to-head included), tasks forked from the warm supervisor;
 * **pipeline cold** — the same with ``KFP_MLFLOW_WARM_TASKS=false``: a fresh interpreter per
@@ -63,8 +64,8 @@ def kfp_mlflow() -> list[str]:
 
 def breakdown(run_dir: Path, probe: Path) -> dict[str, list[dict[str, float]]]:
     """Per task of one pipeline run: start, MLflow requests and their seconds, wall."""
-    from kfp_mlflow.local.supervisor import ExitFacts
-    from kfp_mlflow.task_records import read_records
+    from kfp_mlflow.runtime.supervisor import ExitFacts
+    from kfp_mlflow.runtime.task_records import read_records
 
     status = run_dir / "tasks"
     facts = ExitFacts.read_all(status)
@@ -123,7 +124,7 @@ def main() -> None:  # noqa: PLR0915 - one report, top to bottom
     parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds")
     arguments = parser.parse_args()
 
-    from kfp_mlflow.local_server import LocalMlflowServer
+    from kfp_mlflow.local.server import LocalMlflowServer
 
     times: dict[str, list[float]] = defaultdict(list)
     tasks: dict[str, dict[str, list[dict[str, float]]]] = {}
@@ -139,17 +140,18 @@ def main() -> None:  # noqa: PLR0915 - one report, top to bottom
         say("warm-up: the first pipeline run registers the champion the later ones meet")
         pipeline_run(work, piped, Path(tmp) / "probe-0.jsonl")
         for round_ in range(1, arguments.repeat + 1):
-            times["plain"].append(
-                timed([sys.executable, str(HERE / "_plain_tracked.py"), "bench-plain"], base, work)
-            )
+            plain = [sys.executable, str(HERE / "_plain_tracked.py"), "bench-plain"]
+            times["plain"].append(timed([*plain, "--infer-requirements"], base, work))
+            times["given"].append(timed(plain, base, work))
             for way, extra in (("warm", {}), ("cold", {"KFP_MLFLOW_WARM_TASKS": "false"})):
                 probe = Path(tmp) / f"probe-{way}-{round_}.jsonl"
                 seconds, run_dir = pipeline_run(work, piped | extra, probe)
                 times[way].append(seconds)
                 tasks[way] = breakdown(run_dir, probe)
             say(
-                f"round {round_}: plain {times['plain'][-1]:.1f} s, pipeline warm "
-                f"{times['warm'][-1]:.1f} s, cold {times['cold'][-1]:.1f} s"
+                f"round {round_}: plain {times['plain'][-1]:.1f} s (requirements given "
+                f"{times['given'][-1]:.1f} s), pipeline warm {times['warm'][-1]:.1f} s, "
+                f"cold {times['cold'][-1]:.1f} s"
             )
 
     # The README's first command on a fresh machine: server start included, then again.
@@ -166,8 +168,10 @@ def main() -> None:  # noqa: PLR0915 - one report, top to bottom
     plain = statistics.median(times["plain"])
     say()
     say(f"{'way':<34}{'median s':>9}{'min':>7}{'max':>7}{'/ plain':>9}")
+    say("(/ plain: against the plain way, MLflow inferring requirements)")
     for way, label in (
         ("plain", "plain tracked script (1 process)"),
+        ("given", "  the same, requirements given"),
         ("warm", "kfp-mlflow run, warm tasks"),
         ("cold", "kfp-mlflow run, cold tasks"),
     ):

@@ -42,10 +42,10 @@ def main() -> None:
 
     import pandas as pd
 
-    from kfp_mlflow.local_server import LocalMlflowServer
-    from kfp_mlflow.runner import run_local
-    from kfp_mlflow.serving import ScoringServer, resolve_version
-    from kfp_mlflow.settings import get_settings
+    from kfp_mlflow.core.settings import get_settings
+    from kfp_mlflow.local.runner import run_local
+    from kfp_mlflow.local.server import LocalMlflowServer
+    from kfp_mlflow.serving.server import ScoringServer, resolve_version
 
     with tempfile.TemporaryDirectory() as tmp, LocalMlflowServer(Path(tmp) / "mlflow") as mlflow:
         os.environ.update(

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from kfp_mlflow.settings import get_settings
+from kfp_mlflow.core.settings import get_settings
 
 _OWNED_PREFIXES = ("MLFLOW_", "KFP_MLFLOW_", "AWS_", "KFP_")
 # Rewrites golden files instead of comparing (`make golden`); the only variable a test keeps.

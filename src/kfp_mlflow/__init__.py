@@ -17,12 +17,9 @@ from typing import TYPE_CHECKING, Any
 from kfp_mlflow._version import __version__
 
 if TYPE_CHECKING:
-    from kfp_mlflow.compiling import compile_pipeline
-    from kfp_mlflow.components import Components, load_components
-    from kfp_mlflow.contracts import DatasetInfo, Decision, EvaluationInfo, ModelInfo
-    from kfp_mlflow.datasets import SplitRows, read_split
-    from kfp_mlflow.evaluation import MetricSpec
-    from kfp_mlflow.exceptions import (
+    from kfp_mlflow.components import Components, exit_handler, load_components
+    from kfp_mlflow.core.contracts import DatasetInfo, Decision, EvaluationInfo, ModelInfo
+    from kfp_mlflow.core.exceptions import (
         ConfigError,
         ContractError,
         DataError,
@@ -32,19 +29,22 @@ if TYPE_CHECKING:
         StepFailedError,
         TrackingError,
     )
-    from kfp_mlflow.factory import TrackedComponent, component, exit_handler, set_timeout
-    from kfp_mlflow.local_server import LocalMlflowServer
-    from kfp_mlflow.logged_models import publish_model, save_model
-    from kfp_mlflow.modeling import column_encoder
-    from kfp_mlflow.onnx_export import export_onnx
-    from kfp_mlflow.pipeline_loading import load_pipeline
+    from kfp_mlflow.core.settings import Settings, get_settings
+    from kfp_mlflow.data.datasets import SplitRows, read_split
+    from kfp_mlflow.dsl.compiling import compile_pipeline
+    from kfp_mlflow.dsl.factory import TrackedComponent, component, set_timeout
+    from kfp_mlflow.dsl.pipeline_loading import load_pipeline
+    from kfp_mlflow.local.runner import LocalRun, run_local
+    from kfp_mlflow.local.server import LocalMlflowServer
+    from kfp_mlflow.models.logged_models import publish_model, save_model
+    from kfp_mlflow.models.metrics import MetricSpec
+    from kfp_mlflow.models.onnx import export_onnx
+    from kfp_mlflow.models.sklearn_backend import column_encoder
     from kfp_mlflow.pipelines.training import build_training_pipeline
-    from kfp_mlflow.policy import Policy
-    from kfp_mlflow.promotion import promote
-    from kfp_mlflow.runner import LocalRun, run_local
-    from kfp_mlflow.settings import Settings, get_settings
-    from kfp_mlflow.tracking import KfpContext, TaskRun, current_kfp, current_run
-    from kfp_mlflow.validation import check_arguments
+    from kfp_mlflow.registry.policy import Policy
+    from kfp_mlflow.registry.promotion import promote
+    from kfp_mlflow.steps.validation import check_arguments
+    from kfp_mlflow.tracking.runs import KfpContext, TaskRun, current_kfp, current_run
 
     # The reference components (built on first use for the configured image).
     preprocess: TrackedComponent
@@ -54,49 +54,49 @@ if TYPE_CHECKING:
 
 _EXPORTS = {
     # Building pipelines of your own
-    "component": "kfp_mlflow.factory",
-    "exit_handler": "kfp_mlflow.factory",
-    "set_timeout": "kfp_mlflow.factory",
-    "TrackedComponent": "kfp_mlflow.factory",
-    "current_run": "kfp_mlflow.tracking",
-    "current_kfp": "kfp_mlflow.tracking",
-    "TaskRun": "kfp_mlflow.tracking",
-    "KfpContext": "kfp_mlflow.tracking",
-    "publish_model": "kfp_mlflow.logged_models",
-    "save_model": "kfp_mlflow.logged_models",
-    "read_split": "kfp_mlflow.datasets",
-    "SplitRows": "kfp_mlflow.datasets",
-    "column_encoder": "kfp_mlflow.modeling",
+    "component": "kfp_mlflow.dsl.factory",
+    "exit_handler": "kfp_mlflow.components",
+    "set_timeout": "kfp_mlflow.dsl.factory",
+    "TrackedComponent": "kfp_mlflow.dsl.factory",
+    "current_run": "kfp_mlflow.tracking.runs",
+    "current_kfp": "kfp_mlflow.tracking.runs",
+    "TaskRun": "kfp_mlflow.tracking.runs",
+    "KfpContext": "kfp_mlflow.tracking.runs",
+    "publish_model": "kfp_mlflow.models.logged_models",
+    "save_model": "kfp_mlflow.models.logged_models",
+    "read_split": "kfp_mlflow.data.datasets",
+    "SplitRows": "kfp_mlflow.data.datasets",
+    "column_encoder": "kfp_mlflow.models.sklearn_backend",
     "load_components": "kfp_mlflow.components",
     "Components": "kfp_mlflow.components",
     # Contracts between steps
-    "DatasetInfo": "kfp_mlflow.contracts",
-    "ModelInfo": "kfp_mlflow.contracts",
-    "EvaluationInfo": "kfp_mlflow.contracts",
-    "Decision": "kfp_mlflow.contracts",
-    "ContractError": "kfp_mlflow.exceptions",
-    "MetricSpec": "kfp_mlflow.evaluation",
+    "DatasetInfo": "kfp_mlflow.core.contracts",
+    "ModelInfo": "kfp_mlflow.core.contracts",
+    "EvaluationInfo": "kfp_mlflow.core.contracts",
+    "Decision": "kfp_mlflow.core.contracts",
+    "ContractError": "kfp_mlflow.core.exceptions",
+    "MetricSpec": "kfp_mlflow.models.metrics",
     # Running
-    "load_pipeline": "kfp_mlflow.pipeline_loading",
-    "check_arguments": "kfp_mlflow.validation",
-    "LocalRun": "kfp_mlflow.runner",
-    "StepFailedError": "kfp_mlflow.exceptions",
-    "Settings": "kfp_mlflow.settings",
-    "get_settings": "kfp_mlflow.settings",
-    "KfpMlflowError": "kfp_mlflow.exceptions",
-    "ConfigError": "kfp_mlflow.exceptions",
-    "DataError": "kfp_mlflow.exceptions",
-    "TrackingError": "kfp_mlflow.exceptions",
-    "PromotionError": "kfp_mlflow.exceptions",
-    "PipelineRunError": "kfp_mlflow.exceptions",
-    "Policy": "kfp_mlflow.policy",
+    "load_pipeline": "kfp_mlflow.dsl.pipeline_loading",
+    "check_arguments": "kfp_mlflow.steps.validation",
+    "LocalRun": "kfp_mlflow.local.runner",
+    "StepFailedError": "kfp_mlflow.core.exceptions",
+    "Settings": "kfp_mlflow.core.settings",
+    "get_settings": "kfp_mlflow.core.settings",
+    "KfpMlflowError": "kfp_mlflow.core.exceptions",
+    "ConfigError": "kfp_mlflow.core.exceptions",
+    "DataError": "kfp_mlflow.core.exceptions",
+    "TrackingError": "kfp_mlflow.core.exceptions",
+    "PromotionError": "kfp_mlflow.core.exceptions",
+    "PipelineRunError": "kfp_mlflow.core.exceptions",
+    "Policy": "kfp_mlflow.registry.policy",
     "build_training_pipeline": "kfp_mlflow.pipelines.training",
-    "compile_pipeline": "kfp_mlflow.compiling",
-    "run_local": "kfp_mlflow.runner",
-    "LocalMlflowServer": "kfp_mlflow.local_server",
-    "promote": "kfp_mlflow.promotion",
+    "compile_pipeline": "kfp_mlflow.dsl.compiling",
+    "run_local": "kfp_mlflow.local.runner",
+    "LocalMlflowServer": "kfp_mlflow.local.server",
+    "promote": "kfp_mlflow.registry.promotion",
     # After the registry
-    "export_onnx": "kfp_mlflow.onnx_export",
+    "export_onnx": "kfp_mlflow.models.onnx",
 }
 
 __all__ = [
@@ -161,7 +161,7 @@ if not TYPE_CHECKING:
             return getattr(import_module(_EXPORTS[name]), name)
         if name in _COMPONENTS:
             from kfp_mlflow.components import load_components
-            from kfp_mlflow.settings import get_settings
+            from kfp_mlflow.core.settings import get_settings
 
             return getattr(load_components(get_settings().image), name)
         raise AttributeError(f"module 'kfp_mlflow' has no attribute {name!r}")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from kfp_mlflow.core.settings import Settings
 from kfp_mlflow.remote import KfpConnection
-from kfp_mlflow.settings import Settings
 from tests.fakes.kfp_api import FakeKfpApi
 
 __all__ = ["changed_package", "conn", "fake_kfp", "settings", "tiny_package"]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from kfp_mlflow.local_server import LocalMlflowServer
-from kfp_mlflow.settings import get_settings
+from kfp_mlflow.core.settings import get_settings
+from kfp_mlflow.local.server import LocalMlflowServer
 from tests.conftest import UPDATE_GOLDEN
 from tests.support.docker import component_image  # noqa: F401  (the session-wide image fixture)
 
@@ -103,6 +103,6 @@ def tracked(mlflow_server: str, tmp_path: Path) -> Iterator[dict[str, str]]:
 
 
 def client():  # type: ignore[no-untyped-def]
-    from kfp_mlflow.tracking import tracking_client
+    from kfp_mlflow.tracking.runs import tracking_client
 
     return tracking_client(get_settings())

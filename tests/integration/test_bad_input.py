@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kfp_mlflow.local_server import free_port
-from kfp_mlflow.runner import run_local
-from kfp_mlflow.settings import get_settings
+from kfp_mlflow.core.net import free_port
+from kfp_mlflow.core.settings import get_settings
+from kfp_mlflow.local.runner import run_local
 from tests.integration.conftest import client, tracked_environment
 
 

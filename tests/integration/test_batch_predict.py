@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kfp_mlflow.exceptions import ConfigError, DataError
-from kfp_mlflow.runner import run_local
-from kfp_mlflow.scoring import load_model, resolve_model, score
-from kfp_mlflow.settings import get_settings
-from kfp_mlflow.streaming import WatchOptions, watch
+from kfp_mlflow.core.exceptions import ConfigError, DataError
+from kfp_mlflow.core.settings import get_settings
+from kfp_mlflow.local.runner import run_local
+from kfp_mlflow.local.streaming import WatchOptions, watch
+from kfp_mlflow.serving.scoring import load_model, resolve_model, score
 from tests.integration.conftest import client, tracked_environment
 
 LINEAR = [{"name": "linear", "family": "linear", "params": {"alpha": 1.0}}]
@@ -125,7 +125,7 @@ def test_batch_scores_with_the_champion_and_records_version_data_and_throughput(
         runs = _scoring_runs(trained.model_name, trained.names["MLFLOW_EXPERIMENT_NAME"])
         assert runs, "no batch_predict run tagged with the scored version"
         run = runs[0]
-        from kfp_mlflow.datasets import digest
+        from kfp_mlflow.data.datasets import digest
 
         assert run.data.tags["kfp_mlflow.dataset_digest"] == digest(scored_frame)
         assert run.data.tags["kfp_mlflow.scored_from"] == f"models:/{trained.model_name}@champion"

@@ -21,10 +21,10 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from kfp_mlflow.datasets import PreparedData, digest, prepare, read_dataset, split
-from kfp_mlflow.exceptions import ConfigError, DataError, KfpMlflowError
-from kfp_mlflow.local_server import free_port
-from kfp_mlflow.settings import get_settings
+from kfp_mlflow.core.exceptions import ConfigError, DataError, KfpMlflowError
+from kfp_mlflow.core.net import free_port
+from kfp_mlflow.core.settings import get_settings
+from kfp_mlflow.data.datasets import PreparedData, digest, prepare, read_dataset, split
 from tests.support.seaweedfs import ACCESS_KEY, SECRET_KEY, start_seaweedfs
 
 

@@ -14,8 +14,8 @@ import time
 import pandas as pd
 import pytest
 
-from kfp_mlflow.runner import IMAGE_UID, run_local
-from kfp_mlflow.settings import get_settings
+from kfp_mlflow.core.settings import get_settings
+from kfp_mlflow.local.runner import IMAGE_UID, run_local
 from tests.integration.conftest import client, tracked_environment
 from tests.support.docker import BuiltImage
 

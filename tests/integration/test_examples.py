@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kfp_mlflow.pipeline_loading import load_pipeline
-from kfp_mlflow.runner import run_local
-from kfp_mlflow.settings import get_settings
+from kfp_mlflow.core.settings import get_settings
+from kfp_mlflow.dsl.pipeline_loading import load_pipeline
+from kfp_mlflow.local.runner import run_local
 from tests.integration.conftest import client, tracked_environment
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from kfp_mlflow.runner import run_local
-from kfp_mlflow.settings import get_settings
+from kfp_mlflow.core.settings import get_settings
+from kfp_mlflow.local.runner import run_local
 from tests.integration.conftest import client, tracked_environment
 
 # Two families are enough to show the gate; each candidate is two tasks.

@@ -10,12 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from kfp_mlflow.audit import history
-from kfp_mlflow.exceptions import ConfigError
-from kfp_mlflow.governance import approve, rollback
-from kfp_mlflow.policy import Policy
-from kfp_mlflow.promotion import CHAMPION, current_champion, promote
-from kfp_mlflow.tracking import KfpContext, open_parent_run
+from kfp_mlflow.core.exceptions import ConfigError
+from kfp_mlflow.registry.audit import history
+from kfp_mlflow.registry.governance import approve, rollback
+from kfp_mlflow.registry.policy import Policy
+from kfp_mlflow.registry.promotion import CHAMPION, current_champion, promote
+from kfp_mlflow.tracking.runs import KfpContext, open_parent_run
 from tests.integration.conftest import client, tracked_environment
 from tests.integration.test_promotion_race import _logged_model, _register
 
@@ -28,7 +28,7 @@ def _version(mlflow, name, key, rmse, train_run, model_id) -> str:  # type: igno
 
 def test_rollback_is_audited_sticky_and_race_safe(backend_server, tmp_path):
     with tracked_environment(backend_server, tmp_path / "work") as names:
-        from kfp_mlflow.settings import get_settings
+        from kfp_mlflow.core.settings import get_settings
 
         mlflow = client()
         open_parent_run(KfpContext(run_id="gov"), get_settings())
@@ -80,7 +80,7 @@ def test_rollback_is_audited_sticky_and_race_safe(backend_server, tmp_path):
 
 def test_history_rollback_promote_commands(mlflow_server, tmp_path):
     with tracked_environment(mlflow_server, tmp_path / "work") as names:
-        from kfp_mlflow.settings import get_settings
+        from kfp_mlflow.core.settings import get_settings
 
         mlflow = client()
         open_parent_run(KfpContext(run_id="cli"), get_settings())

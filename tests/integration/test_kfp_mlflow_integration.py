@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from kfp_mlflow.datasets import read_dataset
+from kfp_mlflow.data.datasets import read_dataset
 from kfp_mlflow.steps.preprocess import run_preprocess
 from kfp_mlflow.steps.train import run_train
-from kfp_mlflow.tracking import KfpContext, task_run
+from kfp_mlflow.tracking.runs import KfpContext, task_run
 from tests.integration.conftest import client, tracked_environment
 
 

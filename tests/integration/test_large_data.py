@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kfp_mlflow.contracts import DatasetInfo
+from kfp_mlflow.core.contracts import DatasetInfo
 from kfp_mlflow.steps.train import run_train
-from kfp_mlflow.tracking import KfpContext, task_run
+from kfp_mlflow.tracking.runs import KfpContext, task_run
 from tests.integration.conftest import client, tracked_environment
 
 CAP = 50_000  # the random_forest family's RowCap (tests/unit/test_large_data.py pins it)

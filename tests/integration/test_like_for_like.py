@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from kfp_mlflow.head_to_head import HeadToHead, HeldOutRows, challenge
-from kfp_mlflow.policy import Policy
-from kfp_mlflow.promotion import CHAMPION, promote, register_version, version_tags
-from kfp_mlflow.settings import get_settings
-from kfp_mlflow.tag_schema import TAG_PARENT
-from kfp_mlflow.tracking import KfpContext, open_parent_run
+from kfp_mlflow.core.settings import get_settings
+from kfp_mlflow.core.tag_schema import TAG_PARENT
+from kfp_mlflow.registry.head_to_head import HeadToHead, HeldOutRows, challenge
+from kfp_mlflow.registry.policy import Policy
+from kfp_mlflow.registry.promotion import CHAMPION, promote, register_version, version_tags
+from kfp_mlflow.tracking.runs import KfpContext, open_parent_run
 from tests.integration.conftest import client, tracked_environment
 
 POLICY = Policy.for_task("regression")
@@ -54,7 +54,7 @@ def _version(mlflow, experiment_id, name, key, quality, claimed_rmse, extra_colu
     import mlflow as mlflow_module
     from mlflow.models import infer_signature
 
-    from kfp_mlflow.tracking import tracking_uri_env
+    from kfp_mlflow.tracking.runs import tracking_uri_env
 
     model, features = _model(quality, extra_column)
     run = mlflow.create_run(experiment_id, run_name=f"train-{key}")
@@ -168,7 +168,7 @@ def _racer(barrier, environment: dict[str, str], version: str, out: str) -> None
     import os
 
     os.environ.update(environment)
-    from kfp_mlflow.tracking import tracking_client
+    from kfp_mlflow.tracking.runs import tracking_client
 
     mlflow = tracking_client()
     name = environment["KFP_MLFLOW_MODEL_NAME"]
@@ -252,7 +252,7 @@ def test_a_custom_primary_metric_is_re_measured_on_the_same_rows(tracked):
     mlflow.evaluate for both versions: the values are sklearn's on exactly these rows."""
     from sklearn.metrics import median_absolute_error
 
-    from kfp_mlflow.evaluation import MetricSpec
+    from kfp_mlflow.models.metrics import MetricSpec
 
     spec = MetricSpec.parse(
         {"name": "medae", "function": "sklearn.metrics:median_absolute_error", "direction": "min"}
@@ -288,7 +288,7 @@ def test_a_custom_primary_metric_is_re_measured_on_the_same_rows(tracked):
 
 
 def test_without_the_same_rows_the_version_tag_says_why(tracked):
-    from kfp_mlflow.head_to_head import not_like_for_like
+    from kfp_mlflow.registry.head_to_head import not_like_for_like
 
     mlflow = client()
     name = tracked["KFP_MLFLOW_MODEL_NAME"]

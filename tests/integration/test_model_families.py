@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kfp_mlflow.runner import run_local
-from kfp_mlflow.search_space import load_search_space
-from kfp_mlflow.settings import get_settings
+from kfp_mlflow.core.settings import get_settings
+from kfp_mlflow.local.runner import run_local
+from kfp_mlflow.steps.search_space import load_search_space
 from tests.integration.conftest import client, tracked_environment
 
 SEARCH_SPACE = """

@@ -6,11 +6,11 @@ import io
 
 import pytest
 
-from kfp_mlflow.datasets import digest, read_dataset
-from kfp_mlflow.exceptions import DataError
-from kfp_mlflow.settings import get_settings
+from kfp_mlflow.core.exceptions import DataError
+from kfp_mlflow.core.settings import get_settings
+from kfp_mlflow.data.datasets import digest, read_dataset
 from kfp_mlflow.steps.preprocess import run_preprocess
-from kfp_mlflow.tracking import KfpContext, task_run
+from kfp_mlflow.tracking.runs import KfpContext, task_run
 from tests.integration.conftest import client, tracked_environment
 from tests.support.seaweedfs import ACCESS_KEY, SECRET_KEY, start_seaweedfs
 

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kfp_mlflow.modeling import Candidate, save_model, train_model
-from kfp_mlflow.onnx_export import (
+from kfp_mlflow.core.settings import Settings, get_settings
+from kfp_mlflow.models.onnx import (
     ARTIFACT_PATH,
     METRIC_LABEL_MISMATCHES,
     METRIC_MAX_ABS_DIFF,
@@ -29,8 +29,8 @@ from kfp_mlflow.onnx_export import (
     export_onnx,
     predict_onnx,
 )
-from kfp_mlflow.settings import Settings, get_settings
-from kfp_mlflow.tracking import tracking_client
+from kfp_mlflow.models.sklearn_backend import Candidate, save_model, train_model
+from kfp_mlflow.tracking.runs import tracking_client
 from tests.integration.test_serving import export_onnx_line
 
 

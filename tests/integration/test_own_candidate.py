@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from kfp_mlflow.head_to_head import HeadToHead
-from kfp_mlflow.tag_schema import (
+from kfp_mlflow.core.tag_schema import (
     TAG_HEAD_TO_HEAD_PREFIX,
     TAG_PARENT,
     TAG_PARENT_RUN_ID,
@@ -27,6 +26,7 @@ from kfp_mlflow.tag_schema import (
     TAG_TEST_DIGEST,
     TAG_TEST_ROWS_URI,
 )
+from kfp_mlflow.registry.head_to_head import HeadToHead
 from tests.integration.conftest import client, tracked_environment
 
 ROOT = Path(__file__).resolve().parents[2]

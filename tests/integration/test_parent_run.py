@@ -9,9 +9,9 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from kfp_mlflow.settings import get_settings
-from kfp_mlflow.tag_schema import ROLE_PIPELINE, TAG_KFP_RUN_ID, TAG_PARENT, TAG_ROLE
-from kfp_mlflow.tracking import KfpContext, close_parent_run, find_parent_runs, open_parent_run
+from kfp_mlflow.core.settings import get_settings
+from kfp_mlflow.core.tag_schema import ROLE_PIPELINE, TAG_KFP_RUN_ID, TAG_PARENT, TAG_ROLE
+from kfp_mlflow.tracking.runs import KfpContext, close_parent_run, find_parent_runs, open_parent_run
 from tests.integration.conftest import client
 
 

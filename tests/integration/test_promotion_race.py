@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from kfp_mlflow.policy import Policy
-from kfp_mlflow.promotion import (
+from kfp_mlflow.core.settings import get_settings
+from kfp_mlflow.registry.policy import Policy
+from kfp_mlflow.registry.promotion import (
     CHAMPION,
     TAG_REGISTRATION_KEY,
     is_alias_write_conflict,
@@ -26,8 +27,7 @@ from kfp_mlflow.promotion import (
     register_version,
     version_tags,
 )
-from kfp_mlflow.settings import get_settings
-from kfp_mlflow.tracking import KfpContext, open_parent_run
+from kfp_mlflow.tracking.runs import KfpContext, open_parent_run
 from tests.integration.conftest import client, tracked_environment
 
 RACERS = 6
@@ -59,9 +59,9 @@ def _racer(
     import os
 
     os.environ.update(environment)
-    from kfp_mlflow.contracts import EvaluationInfo
+    from kfp_mlflow.core.contracts import EvaluationInfo
     from kfp_mlflow.steps.register import run_register
-    from kfp_mlflow.tracking import KfpContext, task_run
+    from kfp_mlflow.tracking.runs import KfpContext, task_run
 
     kfp = KfpContext(run_id=f"race-{index}", task_name="register")
     record = EvaluationInfo.model_validate_json(Path(evaluation).read_text())

@@ -11,8 +11,8 @@ import sys
 import numpy as np
 import pandas as pd
 
-from kfp_mlflow.runner import run_local
-from kfp_mlflow.settings import get_settings
+from kfp_mlflow.core.settings import get_settings
+from kfp_mlflow.local.runner import run_local
 from tests.integration.conftest import client, tracked_environment
 
 LINEAR = [{"name": "linear", "family": "linear", "params": {"alpha": 1.0}}]

@@ -12,9 +12,9 @@ import threading
 
 import pytest
 
-from kfp_mlflow.pipeline_loading import load_pipeline
-from kfp_mlflow.runner import run_local
-from kfp_mlflow.settings import Settings
+from kfp_mlflow.core.settings import Settings
+from kfp_mlflow.dsl.pipeline_loading import load_pipeline
+from kfp_mlflow.local.runner import run_local
 from tests.support.faults import RUNTIME_PIPELINE
 
 

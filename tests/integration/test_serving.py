@@ -21,17 +21,17 @@ import pandas as pd
 import pytest
 import yaml
 
-from kfp_mlflow.local_server import free_port, is_healthy
-from kfp_mlflow.onnx_export import (
+from kfp_mlflow.core.net import free_port, is_healthy
+from kfp_mlflow.core.settings import get_settings
+from kfp_mlflow.local.runner import run_local
+from kfp_mlflow.models.onnx import (
     METRIC_MAX_ABS_DIFF,
     METRIC_PASSED,
     REGRESSION_TOLERANCE,
     export_onnx,
     predict_onnx,
 )
-from kfp_mlflow.runner import run_local
-from kfp_mlflow.settings import get_settings
-from kfp_mlflow.tracking import tracking_client
+from kfp_mlflow.tracking.runs import tracking_client
 from tests.integration.conftest import tracked_environment
 
 SCHEMA = Path(__file__).parents[1] / "manifests/schemas/serving.kserve.io_inferenceservices.yaml"
@@ -211,7 +211,7 @@ def test_a_family_skl2onnx_cannot_convert_says_so(tracking, tmp_path):
     from sklearn.linear_model import Ridge
     from sklearn.pipeline import Pipeline
 
-    from kfp_mlflow.features import datetime_features
+    from kfp_mlflow.data.features import datetime_features
 
     frame = pd.DataFrame(
         {"when": pd.date_range("2026-01-01", periods=40, freq="D"), "x": np.arange(40.0)}

@@ -7,14 +7,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kfp_mlflow.evaluation import score
-from kfp_mlflow.families import scorer_for
-from kfp_mlflow.modeling import Candidate, as_model_input, save_model, train_model
+from kfp_mlflow.data.datasets import as_model_input
+from kfp_mlflow.models.families import scorer_for
+from kfp_mlflow.models.metrics import score
+from kfp_mlflow.models.sklearn_backend import Candidate, save_model, train_model
 
 
 @pytest.fixture(scope="module")
 def spark_session():
-    from kfp_mlflow.spark_ml import local_session
+    from kfp_mlflow.models.spark_backend import local_session
 
     session = local_session()
     yield session

@@ -8,11 +8,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from kfp_mlflow.contracts import EvaluationInfo
-from kfp_mlflow.runner import LocalRun, git_commit, run_local
-from kfp_mlflow.settings import get_settings
+from kfp_mlflow.core.contracts import EvaluationInfo
+from kfp_mlflow.core.settings import get_settings
+from kfp_mlflow.local.runner import LocalRun, git_commit, run_local
 from kfp_mlflow.steps.register import run_register
-from kfp_mlflow.tracking import KfpContext, task_run
+from kfp_mlflow.tracking.runs import KfpContext, task_run
 from tests.integration.conftest import client, tracked_environment
 
 CANDIDATES = {"linear", "random-forest", "gradient-boosting-shallow", "gradient-boosting"}

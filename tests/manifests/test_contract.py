@@ -1,4 +1,4 @@
-"""No drift between what the pipeline expects (components/platform.py, the compiled platform
+"""No drift between what the pipeline expects (src/kfp_mlflow/dsl/platform.py, the compiled platform
 spec) and what the manifests provide."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import re
 from typing import Any
 
 import yaml
-from kfp_mlflow.components import platform
+from kfp_mlflow.dsl import platform
 
-from kfp_mlflow.settings import Settings
+from kfp_mlflow.core.settings import Settings
 from tests.manifests.conftest import MANIFESTS
 
 

@@ -77,7 +77,7 @@ def test_committed_image_is_the_release_tag(fresh: list[dict]) -> None:
 def test_submit_and_render_name_the_same_code_alike(tmp_path):
     """One digest for both paths: a version uploaded by `submit` and one synced by GitOps
     from the same code carry the same digest."""
-    from kfp_mlflow.compiling import compile_pipeline
+    from kfp_mlflow.dsl.compiling import compile_pipeline
     from kfp_mlflow.remote.package import PipelinePackage
 
     package = PipelinePackage.load(compile_pipeline(tmp_path / "p.yaml", clean_settings()))

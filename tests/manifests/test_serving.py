@@ -13,8 +13,8 @@ import jsonschema
 import pytest
 import yaml
 
-from kfp_mlflow.exceptions import ConfigError
-from kfp_mlflow.serving import (
+from kfp_mlflow.core.exceptions import ConfigError
+from kfp_mlflow.serving.server import (
     ResolvedVersion,
     inference_service,
     render_inference_service,

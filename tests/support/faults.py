@@ -9,7 +9,7 @@ import signal
 import time
 from pathlib import Path
 
-from kfp_mlflow.local_server import LocalMlflowServer
+from kfp_mlflow.local.server import LocalMlflowServer
 
 # A user pipeline: a fan-out of tasks that each sleep and upload through the server, or one
 # task the kernel kills.

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from kfp_mlflow.local_server import free_port
+from kfp_mlflow.core.net import free_port
 
 _SEARCH = ("/usr/local/bin", "/usr/lib/postgresql/15/bin")
 SUPERUSER = "postgres"

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from kfp_mlflow.local_server import free_port
+from kfp_mlflow.core.net import free_port
 
 ACCESS_KEY = "kfp-mlflow-test"
 SECRET_KEY = "kfp-mlflow-test-secret"

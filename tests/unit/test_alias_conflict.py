@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from mlflow.exceptions import RestException
 
-from kfp_mlflow.promotion import is_alias_write_conflict
+from kfp_mlflow.registry.promotion import is_alias_write_conflict
 
 # Verbatim from mlflow 3.17 on PostgreSQL 15, six set_registered_model_alias calls released together.
 POSTGRES_ALIAS_COLLISION = (

@@ -14,10 +14,10 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from kfp_mlflow.compiling import compile_pipeline
-from kfp_mlflow.drift import DriftMonitor, Reference, psi
-from kfp_mlflow.settings import Settings
-from kfp_mlflow.streaming import Ledger, LedgerEntry, output_for, pending
+from kfp_mlflow.core.settings import Settings
+from kfp_mlflow.data.drift import DriftMonitor, Reference, psi
+from kfp_mlflow.dsl.compiling import compile_pipeline
+from kfp_mlflow.local.streaming import Ledger, LedgerEntry, output_for, pending
 
 GOLDEN = Path(__file__).resolve().parents[2] / "pipelines" / "compiled" / "batch_predict.yaml"
 

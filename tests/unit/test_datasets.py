@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kfp_mlflow.datasets import (
+from kfp_mlflow.core.exceptions import ConfigError, DataError
+from kfp_mlflow.data.datasets import (
     column_kinds,
     datetime_columns,
     digest,
@@ -18,7 +19,6 @@ from kfp_mlflow.datasets import (
     split,
     validate,
 )
-from kfp_mlflow.exceptions import ConfigError, DataError
 
 
 def _frame(rows: int = 60) -> pd.DataFrame:

@@ -12,11 +12,11 @@ import pytest
 import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
-from kfp_mlflow.components import platform
 
 import kfp_mlflow
-from kfp_mlflow.compiling import compile_pipeline
-from kfp_mlflow.settings import Settings
+from kfp_mlflow.core.settings import Settings
+from kfp_mlflow.dsl import platform
+from kfp_mlflow.dsl.compiling import compile_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = {
@@ -52,7 +52,7 @@ def test_every_task_is_tracked_and_gets_the_cluster_settings(compiled):
     settings = platform_spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert set(settings) == set(executors)  # the user's own tasks too, with no helper called
     for name, executor in executors.items():
-        assert "python3 -m kfp_mlflow.executor" in executor["container"]["command"][2], name
+        assert "python3 -m kfp_mlflow.runtime.executor" in executor["container"]["command"][2], name
         config = settings[name]["secretAsEnv"], settings[name]["configMapAsEnv"]
         assert [c["configMapName"] for c in config[1]] == [platform.CONFIG_MAP_NAME]
     for component in spec["components"].values():

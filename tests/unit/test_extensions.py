@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from kfp_mlflow.exceptions import ConfigError
-from kfp_mlflow.extensions import BACKENDS, load_object
-from kfp_mlflow.families import SCORERS, Family, get_family
+from kfp_mlflow.core.exceptions import ConfigError
+from kfp_mlflow.core.extensions import BACKENDS, load_object
+from kfp_mlflow.models.families import SCORERS, Family, get_family
 
 PLUGIN = """
 class Backend:
@@ -47,7 +47,7 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_builtins_entry_points_and_import_paths_resolve_alike(plugin: Path) -> None:
     with pytest.warns(UserWarning, match=r"'sklearn'.*ignored.*already defined"):
         backends = BACKENDS.entries()
-    assert backends["sklearn"] == "kfp_mlflow.modeling:SKLEARN"  # the built-in wins
+    assert backends["sklearn"] == "kfp_mlflow.models.sklearn_backend:SKLEARN"  # the built-in wins
     assert backends["plugin"] == "kfpm_ext:BACKEND"  # not imported until used
     assert BACKENDS.resolve("plugin", backends) == "kfpm_ext:BACKEND"
     assert BACKENDS.resolve("kfpm_ext:BACKEND") == "kfpm_ext:BACKEND"

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kfp_mlflow.exceptions import ConfigError
-from kfp_mlflow.families import (
+from kfp_mlflow.core.exceptions import ConfigError
+from kfp_mlflow.data.datasets import as_model_input
+from kfp_mlflow.models.families import (
     ENTRY_POINT_GROUP,
     Family,
     available_families,
@@ -18,10 +19,15 @@ from kfp_mlflow.families import (
     registered_families,
     scorer_for,
 )
-from kfp_mlflow.modeling import Candidate, as_model_input, check_candidate, save_model, train_model
+from kfp_mlflow.models.sklearn_backend import (
+    Candidate,
+    check_candidate,
+    save_model,
+    train_model,
+)
 
 PLUGIN = """
-from kfp_mlflow.families import Family, ParamAlias
+from kfp_mlflow.models.families import Family, ParamAlias
 
 KNN = Family(
     name="plugin_knn",

@@ -13,7 +13,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import make_pipeline
 
-from kfp_mlflow.features import DATETIME_PARTS, datetime_features
+from kfp_mlflow.data.features import DATETIME_PARTS, datetime_features
 
 
 def test_each_datetime_column_becomes_five_numbers():

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from mlflow.entities.model_registry import ModelVersion, ModelVersionTag
 
-from kfp_mlflow.head_to_head import HeadToHead
-from kfp_mlflow.policy import Policy
-from kfp_mlflow.promotion import (
+from kfp_mlflow.registry.head_to_head import HeadToHead
+from kfp_mlflow.registry.policy import Policy
+from kfp_mlflow.registry.promotion import (
     ManualChoice,
     Outcome,
     Verdict,

@@ -14,8 +14,8 @@ import pytest
 import yaml
 from kfp import compiler, dsl
 
-from kfp_mlflow.exceptions import ConfigError
-from kfp_mlflow.ir_checks import check_pipeline, check_pipeline_spec
+from kfp_mlflow.core.exceptions import ConfigError
+from kfp_mlflow.dsl.ir_checks import check_pipeline, check_pipeline_spec
 
 FIX = "pass the loop item to a component and build the string inside it"
 

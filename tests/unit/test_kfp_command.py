@@ -24,8 +24,7 @@ from kfp.local import SubprocessRunner
 from kfp.local.subprocess_task_handler import SubprocessTaskHandler
 
 import kfp_mlflow
-from kfp_mlflow.executor import STEP_ARG, UNTRACKED_ARG
-from kfp_mlflow.kfp_command import (
+from kfp_mlflow.dsl.kfp_command import (
     KFP_ARGS,
     KFP_EXECUTOR,
     KFP_LAUNCHER,
@@ -33,6 +32,7 @@ from kfp_mlflow.kfp_command import (
     KfpCommandChangedError,
     reroute_executor,
 )
+from kfp_mlflow.runtime.executor import STEP_ARG, UNTRACKED_ARG
 
 
 def double(x: int) -> int:

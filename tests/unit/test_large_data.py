@@ -11,17 +11,17 @@ from pydantic import ValidationError
 from sklearn.dummy import DummyRegressor
 from sklearn.metrics import r2_score
 
-from kfp_mlflow import evaluation
-from kfp_mlflow.evaluation import feature_importance
-from kfp_mlflow.families import Family, RowCap, get_family
-from kfp_mlflow.modeling import (
+from kfp_mlflow.data.datasets import as_model_input
+from kfp_mlflow.models import metrics as evaluation
+from kfp_mlflow.models.families import Family, RowCap, get_family
+from kfp_mlflow.models.metrics import feature_importance
+from kfp_mlflow.models.sklearn_backend import (
     Candidate,
-    as_model_input,
     build_pipeline,
     resolved_params,
     train_model,
 )
-from kfp_mlflow.search_space import default_candidates
+from kfp_mlflow.steps.search_space import default_candidates
 
 FOREST_CAP = 50_000
 

@@ -10,12 +10,12 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from kfp_mlflow.exceptions import ConfigError, TrackingError
-from kfp_mlflow.model_versions import find_version
-from kfp_mlflow.promotion import CHAMPION, current_champion
-from kfp_mlflow.scoring import resolve_model
-from kfp_mlflow.serving import resolve_version
-from kfp_mlflow.settings import get_settings
+from kfp_mlflow.core.exceptions import ConfigError, TrackingError
+from kfp_mlflow.core.settings import get_settings
+from kfp_mlflow.registry.promotion import CHAMPION, current_champion
+from kfp_mlflow.registry.versions import find_version
+from kfp_mlflow.serving.scoring import resolve_model
+from kfp_mlflow.serving.server import resolve_version
 
 
 @pytest.fixture(scope="module")

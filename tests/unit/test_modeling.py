@@ -6,24 +6,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kfp_mlflow.evaluation import score
-from kfp_mlflow.exceptions import ConfigError
-from kfp_mlflow.families import registered_families
-from kfp_mlflow.modeling import (
+from kfp_mlflow.core.exceptions import ConfigError
+from kfp_mlflow.data.datasets import as_model_input
+from kfp_mlflow.models.families import registered_families
+from kfp_mlflow.models.metrics import score
+from kfp_mlflow.models.sklearn_backend import (
     SKOPS_TRUSTED_TYPES,
     Candidate,
-    as_model_input,
     check_candidate,
     resolved_params,
     train_model,
 )
-from kfp_mlflow.search_space import default_candidates
+from kfp_mlflow.steps.search_space import default_candidates
 
 # Every family the scikit-learn backend fits (Spark ones are in tests/integration).
 SKLEARN_FAMILIES = sorted(
     name
     for name, family in registered_families().items()
-    if family.backend == "kfp_mlflow.modeling:SKLEARN"
+    if family.backend == "kfp_mlflow.models.sklearn_backend:SKLEARN"
 )
 
 

@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kfp_mlflow.modeling import Candidate, train_model
-from kfp_mlflow.onnx_export import (
+from kfp_mlflow.models.onnx import (
     REGRESSION_RELATIVE_TOLERANCE,
     _compare,
     convert,
     predict_onnx,
 )
+from kfp_mlflow.models.sklearn_backend import Candidate, train_model
 
 
 def _data(task: str, text: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
@@ -103,8 +103,8 @@ def test_the_tolerance_admits_float32_rounding_not_a_wrong_leaf() -> None:
 def test_a_missing_family_converter_names_the_extra() -> None:
     """A family whose converter's package is not installed: one line naming the extra, exit 2
     (ConfigError), rather than 'cannot convert' (which would blame the model)."""
-    from kfp_mlflow.exceptions import ConfigError
-    from kfp_mlflow.onnx_export import _family_converter
+    from kfp_mlflow.core.exceptions import ConfigError
+    from kfp_mlflow.models.onnx import _family_converter
 
     with pytest.raises(ConfigError) as caught:
         _family_converter("boost", "no_such_converter_pkg.convert:convert_boost")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kfp_mlflow.exceptions import ConfigError
-from kfp_mlflow.policy import Policy, parse_threshold
+from kfp_mlflow.core.exceptions import ConfigError
+from kfp_mlflow.registry.policy import Policy, parse_threshold
 
 
 def test_defaults_per_task():
@@ -58,7 +58,7 @@ def test_threshold_parsing_accepts_scientific_notation():
 
 
 def test_ties_on_the_primary_metric_fall_to_the_other_metrics():
-    from kfp_mlflow.contracts import EvaluationInfo
+    from kfp_mlflow.core.contracts import EvaluationInfo
     from kfp_mlflow.steps.register import rank
 
     def evaluation(name: str, **metrics: float) -> EvaluationInfo:

@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import pytest
-from kfp_mlflow.pipelines.batch_predict import build_batch_predict_pipeline
 
-from kfp_mlflow.exceptions import ConfigError
+from kfp_mlflow.core.exceptions import ConfigError
+from kfp_mlflow.pipelines.batch_predict import build_batch_predict_pipeline
 from kfp_mlflow.remote import create_schedule, submit_pipeline
 from tests.fakes.fixtures import *  # noqa: F403
 

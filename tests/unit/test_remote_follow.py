@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kfp_mlflow.exceptions import PipelineRunError
+from kfp_mlflow.core.exceptions import PipelineRunError
 from kfp_mlflow.remote import (
     Backoff,
     KfpAuthError,
@@ -75,7 +75,7 @@ def test_auth_failure_is_not_retried(fake_kfp, conn, run_id) -> None:
 
 
 def test_plugin_mlflow_link_is_surfaced(fake_kfp, conn, settings, tiny_package) -> None:
-    from kfp_mlflow.settings import Settings
+    from kfp_mlflow.core.settings import Settings
 
     plugin = Settings(kfp_host=fake_kfp.url, kfp_mlflow_plugin=True)
     run = submit_pipeline(conn, package=tiny_package, mlflow_experiment="e", settings=plugin)

@@ -11,6 +11,7 @@ import urllib.request
 
 import pytest
 
+from kfp_mlflow.core.settings import Settings
 from kfp_mlflow.remote import (
     KfpConnection,
     create_schedule,
@@ -18,7 +19,6 @@ from kfp_mlflow.remote import (
     follow_run,
     submit_pipeline,
 )
-from kfp_mlflow.settings import Settings
 from tests.fakes.fixtures import tiny_package  # noqa: F401
 
 _ENV = {k: v for k, v in os.environ.items() if k.startswith("KFP_MLFLOW_KFP_")}

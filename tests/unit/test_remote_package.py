@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from kfp_mlflow.exceptions import ConfigError
+from kfp_mlflow.core.exceptions import ConfigError
+from kfp_mlflow.core.settings import Settings
 from kfp_mlflow.remote import KfpConnection, PipelinePackage, kfp_run_url, version_name
 from kfp_mlflow.remote.links import mlflow_runs_search_url
 from kfp_mlflow.remote.schedule import normalize_cron
-from kfp_mlflow.settings import Settings
 from tests.fakes.fixtures import *  # noqa: F403
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kfp_mlflow.exceptions import ConfigError
+from kfp_mlflow.core.exceptions import ConfigError
 from kfp_mlflow.remote import (
     KfpNotFoundError,
     KfpRejectedError,

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from kfp_mlflow.exceptions import ConfigError
+from kfp_mlflow.core.exceptions import ConfigError
+from kfp_mlflow.core.settings import Settings
 from kfp_mlflow.remote import (
     KfpAuthError,
     KfpConnection,
@@ -21,7 +22,6 @@ from kfp_mlflow.remote import (
     KfpUnreachableError,
     submit_pipeline,
 )
-from kfp_mlflow.settings import Settings
 from tests.fakes.fixtures import *  # noqa: F403
 from tests.fakes.kfp_api import FakeKfpApi
 

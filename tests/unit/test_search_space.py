@@ -8,8 +8,8 @@ import sys
 import pytest
 import yaml
 
-from kfp_mlflow.exceptions import ConfigError
-from kfp_mlflow.search_space import load_search_space
+from kfp_mlflow.core.exceptions import ConfigError
+from kfp_mlflow.steps.search_space import load_search_space
 
 GOOD = """
 metric: rmse

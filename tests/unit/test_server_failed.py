@@ -17,9 +17,9 @@ import requests
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from kfp_mlflow.exceptions import TrackingError
-from kfp_mlflow.failures import Failure, FailureKind, classify, server_failed
-from kfp_mlflow.tracking import mlflow_errors
+from kfp_mlflow.core.exceptions import TrackingError
+from kfp_mlflow.tracking.failures import Failure, FailureKind, classify, server_failed
+from kfp_mlflow.tracking.runs import mlflow_errors
 
 
 @dataclass

@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from kfp_mlflow.datasets import read_dataset
-from kfp_mlflow.exceptions import ConfigError, DataError
-from kfp_mlflow.sources import sniff_csv
+from kfp_mlflow.core.exceptions import ConfigError, DataError
+from kfp_mlflow.data.datasets import read_dataset
+from kfp_mlflow.data.sources import sniff_csv
 
 
 def _frame(rows: int = 40) -> pd.DataFrame:

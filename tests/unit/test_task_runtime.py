@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from kfp_mlflow.local import supervisor
-from kfp_mlflow.local.supervisor import ExitFacts
-from kfp_mlflow.settings import Settings, task_environment
+from kfp_mlflow.core.settings import Settings, task_environment
+from kfp_mlflow.runtime import supervisor
+from kfp_mlflow.runtime.supervisor import ExitFacts
 
 # What hung `register`: MLflow's meta-path finder takes MLflow's own lock, which
 # `mlflow.models.evaluate` holds while it imports scikit-learn; Python calls every finder with its
@@ -63,7 +63,7 @@ def test_the_executor_and_the_supervisor_start_no_thread():
     """The runtime's own modules never create a thread where a task runs (the driver's
     lifeline watcher lives in the driver process, which runs no step)."""
     source = Path(supervisor.__file__).read_text()
-    executor = (Path(supervisor.__file__).parents[1] / "executor.py").read_text()
+    executor = (Path(supervisor.__file__).parent / "executor.py").read_text()
     assert "Thread(" not in source
     assert "Thread(" not in executor
 
@@ -100,7 +100,7 @@ def test_a_client_runs_a_task_in_a_cold_supervisor_and_gets_its_status(tmp_path)
     sock = str(tmp_path / "s.sock")
     status = tmp_path / "status"
     process = subprocess.Popen(
-        [sys.executable, "-m", "kfp_mlflow.local.supervisor", "--socket", sock,
+        [sys.executable, "-m", "kfp_mlflow.runtime.supervisor", "--socket", sock,
          "--status-dir", str(status), "--cold", "--default-timeout", "30"],
     )  # fmt: skip
     try:
@@ -108,7 +108,7 @@ def test_a_client_runs_a_task_in_a_cold_supervisor_and_gets_its_status(tmp_path)
         # whole route; the supervisor records that exit.
         code = subprocess.run(
             [sys.executable, "-c",
-             "import sys; from kfp_mlflow.local.supervisor import delegate; "
+             "import sys; from kfp_mlflow.runtime.supervisor import delegate; "
              f"sys.exit(delegate({sock!r}, ['--bogus']))"],
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip

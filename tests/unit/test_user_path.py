@@ -15,14 +15,14 @@ import yaml
 from kfp import dsl
 
 import kfp_mlflow
-from kfp_mlflow.contracts import DatasetInfo, EvaluationInfo
-from kfp_mlflow.evaluation import MetricSpec
-from kfp_mlflow.exceptions import ConfigError, ContractError
-from kfp_mlflow.head_to_head import _custom_metric, _unmeasurable, held_out_rows
-from kfp_mlflow.ir_checks import check_pipeline
-from kfp_mlflow.logged_models import _save_skops
-from kfp_mlflow.pipeline_loading import load_pipeline, merged_arguments
-from kfp_mlflow.validation import check_arguments
+from kfp_mlflow.core.contracts import DatasetInfo, EvaluationInfo
+from kfp_mlflow.core.exceptions import ConfigError, ContractError
+from kfp_mlflow.dsl.ir_checks import check_pipeline
+from kfp_mlflow.dsl.pipeline_loading import load_pipeline, merged_arguments
+from kfp_mlflow.models.logged_models import _save_skops
+from kfp_mlflow.models.metrics import MetricSpec
+from kfp_mlflow.registry.head_to_head import _custom_metric, _unmeasurable, held_out_rows
+from kfp_mlflow.steps.validation import check_arguments
 
 ROOT = Path(__file__).resolve().parents[2]
 MEDAE = {"name": "medae", "function": "sklearn.metrics:median_absolute_error", "direction": "min"}
@@ -201,7 +201,7 @@ def test_an_xgboost_estimator_on_its_own_is_saved_in_xgboosts_own_format(tmp_pat
     xgboost = pytest.importorskip("xgboost")
     import mlflow.pyfunc
 
-    from kfp_mlflow.logged_models import _kind, _save_native
+    from kfp_mlflow.models.logged_models import _kind, _save_native
 
     features, target = _numbers()
     model = xgboost.XGBRegressor(n_estimators=5, n_jobs=1).fit(features, target)
@@ -217,7 +217,7 @@ def test_lightgbm_s_scikit_learn_api_goes_through_skops_with_its_reviewed_types(
     lightgbm = pytest.importorskip("lightgbm")
     from sklearn.pipeline import make_pipeline
 
-    from kfp_mlflow.logged_models import _kind
+    from kfp_mlflow.models.logged_models import _kind
 
     features, target = _numbers()
     model = make_pipeline(
@@ -230,7 +230,7 @@ def test_lightgbm_s_scikit_learn_api_goes_through_skops_with_its_reviewed_types(
 
 
 def test_an_object_with_no_safe_format_is_refused():
-    from kfp_mlflow.logged_models import _kind
+    from kfp_mlflow.models.logged_models import _kind
 
     with pytest.raises(ContractError, match="publish_model"):
         _kind(object())

@@ -17,7 +17,7 @@ from kfp_mlflow.cli import (  # noqa: F401  (each module registers its commands)
     serve,
 )
 from kfp_mlflow.cli._app import app
-from kfp_mlflow.exceptions import KfpMlflowError
+from kfp_mlflow.core.exceptions import KfpMlflowError
 
 __all__ = ["app", "main"]
 

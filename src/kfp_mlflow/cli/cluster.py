@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from kfp_mlflow.cli._app import app
-from kfp_mlflow.exceptions import ConfigError
+from kfp_mlflow.core.exceptions import ConfigError
 
 
 @app.command()
@@ -33,7 +33,7 @@ def render(
 ) -> None:
     """Render the training pipeline as Kubernetes-native Pipeline + PipelineVersion resources."""
     from kfp_mlflow.cluster.pipeline_resources import clean_settings, write_pipeline_resources
-    from kfp_mlflow.settings import get_settings
+    from kfp_mlflow.core.settings import get_settings
 
     if output.exists() and not output.is_dir():
         raise ConfigError(f"--output {output} is a file", hint="pass a directory")

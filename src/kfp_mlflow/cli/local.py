@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from kfp_mlflow.cli._app import app
-from kfp_mlflow.exceptions import ConfigError
-from kfp_mlflow.settings import Settings, TaskType, get_settings
+from kfp_mlflow.core.exceptions import ConfigError
+from kfp_mlflow.core.settings import Settings, TaskType, get_settings
 
 console = Console(highlight=False)
 server_app = typer.Typer(help="The local MLflow server that `run` starts.", no_args_is_help=True)
@@ -54,7 +54,7 @@ def search_space_arguments(path: Path | None) -> dict[str, Any]:
     """The pipeline arguments a --search-space file sets (checked on load, exit 2)."""
     if path is None:
         return {}
-    from kfp_mlflow.search_space import load_search_space
+    from kfp_mlflow.steps.search_space import load_search_space
 
     return load_search_space(path).pipeline_arguments()
 
@@ -88,8 +88,8 @@ def run(
     task_timeout: TaskTimeout = None,
 ) -> None:
     """Run a pipeline locally (kfp.local) against MLflow; print the outcome."""
-    from kfp_mlflow.pipeline_loading import load_pipeline
-    from kfp_mlflow.runner import run_local
+    from kfp_mlflow.dsl.pipeline_loading import load_pipeline
+    from kfp_mlflow.local.runner import run_local
 
     settings = with_task_timeout(get_settings(), task_timeout)
     arguments = search_space_arguments(search_space) | _arguments(
@@ -185,7 +185,7 @@ def compile_(
     task_timeout: TaskTimeout = None,
 ) -> None:
     """Compile a pipeline (default: the training one) to KFP IR YAML for the Kubeflow UI."""
-    from kfp_mlflow.compiling import compile_pipeline
+    from kfp_mlflow.dsl.compiling import compile_pipeline
 
     settings = with_task_timeout(get_settings(), task_timeout)
     if image:
@@ -201,7 +201,7 @@ def compile_(
 @server_app.command("stop")
 def server_stop() -> None:
     """Stop the local MLflow server that `run` left running."""
-    from kfp_mlflow.local_server import stop_server
+    from kfp_mlflow.local.server import stop_server
 
     directory = get_settings().work_dir / "mlflow"
     stopped = stop_server(directory)

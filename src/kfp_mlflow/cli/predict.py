@@ -11,9 +11,9 @@ import typer
 from rich.console import Console
 
 from kfp_mlflow.cli._app import app
-from kfp_mlflow.exceptions import ConfigError, DriftError
-from kfp_mlflow.settings import get_settings
-from kfp_mlflow.task_records import TaskRecord
+from kfp_mlflow.core.exceptions import ConfigError, DriftError
+from kfp_mlflow.core.settings import get_settings
+from kfp_mlflow.runtime.task_records import TaskRecord
 
 
 @app.command()
@@ -55,7 +55,7 @@ def predict(
     """Score a dataset with a registered version (resolved once from --alias, default
     @champion, or --version): predictions as Parquet, throughput and drift against the
     training data in MLflow. Exit 10 when the data drifted beyond --drift-threshold."""
-    from kfp_mlflow.runner import resolve_tracking_uri
+    from kfp_mlflow.local.runner import resolve_tracking_uri
 
     if version and alias:
         raise ConfigError("--version and --alias: give one of them, not both")
@@ -68,8 +68,8 @@ def predict(
     name = model_name or settings.model_name
     out = Console(file=sys.stdout, highlight=False, soft_wrap=True)
     if watch is not None:
-        from kfp_mlflow.streaming import WatchOptions
-        from kfp_mlflow.streaming import watch as run_watch
+        from kfp_mlflow.local.streaming import WatchOptions
+        from kfp_mlflow.local.streaming import watch as run_watch
 
         options = WatchOptions(
             model_name=name, alias=alias or "", version=version or "",
@@ -97,9 +97,9 @@ def _batch(
     threshold: float,
     chunk_rows: int,
 ) -> None:
-    from kfp_mlflow.contracts import Predictions
+    from kfp_mlflow.core.contracts import Predictions
+    from kfp_mlflow.local.runner import run_local
     from kfp_mlflow.pipelines.batch_predict import build_batch_predict_pipeline
-    from kfp_mlflow.runner import run_local
 
     settings = get_settings()
     reference = f"models:/{name}/{version}" if version else f"models:/{name}@{alias}"
@@ -148,8 +148,8 @@ def _batch(
 
 def predictions_path(tasks: list[TaskRecord]) -> Path | None:
     """The local file of the last ``predictions`` output a scoring task wrote."""
-    from kfp_mlflow.contracts import Predictions
-    from kfp_mlflow.task_records import SUCCEEDED
+    from kfp_mlflow.core.contracts import Predictions
+    from kfp_mlflow.runtime.task_records import SUCCEEDED
 
     for task in reversed(tasks):
         if task.state != SUCCEEDED:

@@ -9,15 +9,15 @@ from rich.console import Console
 from rich.table import Table
 
 from kfp_mlflow.cli._app import app
-from kfp_mlflow.settings import get_settings
+from kfp_mlflow.core.settings import get_settings
 
 ModelName = Annotated[str, typer.Option("--model-name", help="Registered model name.")]
 Reason = Annotated[str, typer.Option("--reason", help="Why: recorded in the audit trail.")]
 
 
 def _client() -> Any:
-    from kfp_mlflow.runner import resolve_tracking_uri
-    from kfp_mlflow.tracking import tracking_client
+    from kfp_mlflow.local.runner import resolve_tracking_uri
+    from kfp_mlflow.tracking.runs import tracking_client
 
     settings = get_settings()
     return tracking_client(
@@ -28,7 +28,7 @@ def _client() -> Any:
 @app.command("history")
 def show_history(model_name: ModelName) -> None:
     """Every move of @champion: when, from and to which version, why, by whom."""
-    from kfp_mlflow.audit import history
+    from kfp_mlflow.registry.audit import history
 
     moves = history(_client(), model_name)  # an unknown model: one line, exit 2
     if not moves:
@@ -52,7 +52,7 @@ def rollback(
     ] = None,
 ) -> None:
     """Move @champion back, demote the current one; later runs do not silently undo it."""
-    from kfp_mlflow.governance import rollback as roll_back
+    from kfp_mlflow.registry.governance import rollback as roll_back
 
     move = roll_back(_client(), model_name, to=to, reason=reason, actor=get_settings().user)
     Console(highlight=False).print(
@@ -68,7 +68,7 @@ def promote(
     version: Annotated[str, typer.Option("--version", help="Version to make @champion.")],
 ) -> None:
     """Make a version @champion by hand (re-approves a demoted one)."""
-    from kfp_mlflow.governance import approve
+    from kfp_mlflow.registry.governance import approve
 
     move = approve(_client(), model_name, version, reason=reason, actor=get_settings().user)
     Console(highlight=False).print(

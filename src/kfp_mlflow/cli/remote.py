@@ -15,7 +15,7 @@ from rich.table import Table
 
 from kfp_mlflow.cli._app import app
 from kfp_mlflow.cli.local import TaskTimeout, with_task_timeout
-from kfp_mlflow.exceptions import ConfigError
+from kfp_mlflow.core.exceptions import ConfigError
 
 schedule_app = typer.Typer(
     name="schedule",
@@ -145,8 +145,8 @@ def submit(
     task_timeout: TaskTimeout = None,
 ) -> None:
     """Submit a pipeline run to Kubeflow Pipelines and print its URL (optionally --wait)."""
+    from kfp_mlflow.core.settings import get_settings
     from kfp_mlflow.remote import submit_pipeline
-    from kfp_mlflow.settings import get_settings
 
     out = Console(highlight=False, soft_wrap=True)
     connection = _connection(
@@ -185,7 +185,7 @@ def _with_search_space(path: Path | None, params: list[str]) -> list[str] | dict
     """``--param`` pairs, over the arguments a ``--search-space`` file sets (checked on load)."""
     if path is None:
         return params
-    from kfp_mlflow.search_space import load_search_space
+    from kfp_mlflow.steps.search_space import load_search_space
 
     arguments: dict[str, Any] = load_search_space(path).pipeline_arguments()
     for pair in params:

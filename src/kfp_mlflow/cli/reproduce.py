@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 
 from kfp_mlflow.cli._app import app
-from kfp_mlflow.exceptions import ConfigError, ReproducibilityError
-from kfp_mlflow.settings import get_settings
+from kfp_mlflow.core.exceptions import ConfigError, ReproducibilityError
+from kfp_mlflow.core.settings import get_settings
 
 _MODEL_URI = re.compile(r"^models:/(?P<name>[^/]+)/(?P<version>\d+)$")
 
@@ -26,12 +26,12 @@ def reproduce(
     """Rebuild a registered version from its recorded data snapshot and recipe, compare the
     rebuilt model's outputs with the registered one's on the same test split (exit 9 if they
     differ), and name any package whose version differs from the registered run's."""
-    from kfp_mlflow.contracts import Reproduction
+    from kfp_mlflow.core.contracts import Reproduction
+    from kfp_mlflow.core.tag_schema import TAG_RECIPE
+    from kfp_mlflow.local.runner import resolve_tracking_uri, run_local
+    from kfp_mlflow.models.recipes import parse_recipe
     from kfp_mlflow.pipelines.reproduce import build_reproduce_pipeline
-    from kfp_mlflow.recipes import parse_recipe
-    from kfp_mlflow.runner import resolve_tracking_uri, run_local
-    from kfp_mlflow.tag_schema import TAG_RECIPE
-    from kfp_mlflow.tracking import mlflow_errors, tracking_client
+    from kfp_mlflow.tracking.runs import mlflow_errors, tracking_client
 
     match = _MODEL_URI.match(model_uri)
     if not match:

@@ -6,8 +6,8 @@ import typer
 from rich.console import Console
 
 from kfp_mlflow.cli._app import app
-from kfp_mlflow.exceptions import TrackingError
-from kfp_mlflow.settings import get_settings
+from kfp_mlflow.core.exceptions import TrackingError
+from kfp_mlflow.core.settings import get_settings
 
 runs_app = typer.Typer(help="MLflow runs of pipeline runs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
@@ -16,8 +16,9 @@ app.add_typer(runs_app, name="runs")
 @runs_app.command("reconcile")
 def reconcile_runs() -> None:
     """Close as FAILED the runs of dead local pipeline runs (never a live one's)."""
-    from kfp_mlflow.ledger import entries, reconcile
-    from kfp_mlflow.local_server import is_healthy, running_server
+    from kfp_mlflow.core.net import is_healthy
+    from kfp_mlflow.local.server import running_server
+    from kfp_mlflow.tracking.ledger import entries, reconcile
 
     settings = get_settings()
     uri = settings.tracking_uri or running_server(settings.work_dir / "mlflow")

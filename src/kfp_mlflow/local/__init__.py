@@ -1,9 +1,10 @@
-"""Local runs: kfp.local drives the graph in a driver process, a supervisor starts and ends the
-tasks, and the runner in the caller's process watches, reports and cleans up.
+"""Local runs: the runner in the caller's process, the local MLflow server, ``predict --watch``.
 
-    caller (run_local / `kfp-mlflow run`)      watches status records, fails fast, closes runs
+A local run is three processes (the task side lives in :mod:`kfp_mlflow.runtime`):
+
+    caller (run_local / `kfp-mlflow run`)      checks, starts the server, watches, closes runs
      ├─ driver      (own session)              kfp.local: the DAG, loops, artifacts
-     │    └─ sh → python -m kfp_mlflow.executor  a client: hands the task to the supervisor
+     │    └─ sh → python -m kfp_mlflow.runtime.executor   a client: hands the task over
      └─ supervisor  (own session)              forks each task warm, deadlines, exit facts
           └─ task   (own process group)        the step itself
 

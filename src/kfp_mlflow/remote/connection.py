@@ -19,9 +19,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kfp_mlflow.exceptions import ConfigError
+from kfp_mlflow.core.exceptions import ConfigError
+from kfp_mlflow.core.settings import Settings, get_settings
 from kfp_mlflow.remote.errors import kfp_api_errors
-from kfp_mlflow.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     import kfp

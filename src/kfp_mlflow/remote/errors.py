@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from kfp_mlflow.exceptions import KfpApiError
+from kfp_mlflow.core.exceptions import KfpApiError
 
 
 class KfpUnreachableError(KfpApiError):

@@ -12,12 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from kfp_mlflow.exceptions import KfpApiError, PipelineRunError
+from kfp_mlflow.core.exceptions import KfpApiError, PipelineRunError
+from kfp_mlflow.core.settings import Settings
 from kfp_mlflow.remote.connection import KfpConnection, KfpSession
 from kfp_mlflow.remote.errors import KfpUnreachableError, is_transient, kfp_api_errors
 from kfp_mlflow.remote.links import kfp_run_url
 from kfp_mlflow.remote.submit import session_for
-from kfp_mlflow.settings import Settings
 
 SUCCESS_STATES = frozenset({"SUCCEEDED", "SKIPPED"})
 FAILURE_STATES = frozenset({"FAILED", "CANCELED"})
@@ -125,7 +125,8 @@ def follow_run(
 ) -> RunStatus:
     """Poll run ``run_id`` until it ends; ``on_update`` sees every observation.
 
-    Raises :class:`~kfp_mlflow.exceptions.PipelineRunError` naming the failed tasks when the run
+    Raises :class:`~kfp_mlflow.core.exceptions.PipelineRunError` naming the failed tasks when the
+    run
     fails (unless ``raise_on_failure`` is False), and :class:`KfpUnreachableError` after
     ``give_up_after`` seconds with no answer. 401/403/404 are not retried: waiting won't fix them.
     """

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from kfp_mlflow.tag_schema import TAG_KFP_RUN_ID
+from kfp_mlflow.core.tag_schema import TAG_KFP_RUN_ID
 
 # The tag KFP's own MLflow integration writes on the parent run; we search by the same key.
 KFP_RUN_ID_TAG = TAG_KFP_RUN_ID

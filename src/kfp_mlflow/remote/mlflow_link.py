@@ -14,8 +14,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from kfp_mlflow.core.settings import Settings
 from kfp_mlflow.remote.links import KFP_RUN_ID_TAG, mlflow_experiment_url
-from kfp_mlflow.settings import Settings
 
 _LOOKUP_TIMEOUT_S = 3
 

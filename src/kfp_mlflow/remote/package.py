@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kfp_mlflow.compiling import spec_digest
-from kfp_mlflow.exceptions import ConfigError
+from kfp_mlflow.core.exceptions import ConfigError
+from kfp_mlflow.dsl.compiling import spec_digest
 
 # KFP IR parameter types (pipeline_spec.proto ParameterType) → what a CLI string becomes.
 _TYPE_NAMES = {
@@ -61,7 +61,7 @@ class PipelinePackage:
 
     @property
     def digest(self) -> str:
-        """SHA-256 of the pipeline and platform specs (see kfp_mlflow.compiling.spec_digest)."""
+        """SHA-256 of the pipeline and platform specs (see kfp_mlflow.dsl.compiling.spec_digest)."""
         platform = self.documents[1] if len(self.documents) > 1 else None
         return spec_digest(self.spec, platform)
 

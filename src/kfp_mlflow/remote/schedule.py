@@ -13,7 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from kfp_mlflow.exceptions import ConfigError
+from kfp_mlflow.core.exceptions import ConfigError
+from kfp_mlflow.core.settings import Settings, get_settings
 from kfp_mlflow.remote.connection import KfpConnection, KfpSession
 from kfp_mlflow.remote.errors import KfpNotFoundError, KfpRejectedError, kfp_api_errors
 from kfp_mlflow.remote.links import kfp_schedule_url
@@ -25,8 +26,7 @@ from kfp_mlflow.remote.versions import (
     list_all,
     name_filter,
 )
-from kfp_mlflow.settings import Settings, get_settings
-from kfp_mlflow.validation import check_arguments, metric_constants
+from kfp_mlflow.steps.validation import check_arguments, metric_constants
 
 # KFP's API server refuses max_concurrency outside 1..10.
 MAX_CONCURRENCY_RANGE = (1, 10)

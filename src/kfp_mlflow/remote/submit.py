@@ -8,17 +8,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kfp_mlflow.ir_checks import check_pipeline_spec
+from kfp_mlflow.core.settings import Settings, get_settings
+from kfp_mlflow.dsl.ir_checks import check_pipeline_spec
 from kfp_mlflow.remote.connection import KfpConnection, KfpSession
 from kfp_mlflow.remote.errors import kfp_api_errors
 from kfp_mlflow.remote.links import kfp_run_url, mlflow_runs_search_url
 from kfp_mlflow.remote.mlflow_link import find_mlflow_experiment_id, run_description
 from kfp_mlflow.remote.package import PipelinePackage
 from kfp_mlflow.remote.versions import ensure_experiment, ensure_pipeline_version
-from kfp_mlflow.settings import Settings, get_settings
-from kfp_mlflow.validation import check_arguments, metric_constants
+from kfp_mlflow.steps.validation import check_arguments, metric_constants
 
-# The training pipeline's parameter naming the MLflow experiment (pipelines/training.py).
+# The training pipeline's parameter naming the MLflow experiment
+# (src/kfp_mlflow/pipelines/training.py).
 EXPERIMENT_PARAMETER = "experiment_name"
 
 
@@ -58,7 +59,7 @@ def load_package(
         loaded = PipelinePackage.load(Path(package))
         check_pipeline_spec(loaded.spec)
         return loaded
-    from kfp_mlflow.compiling import compile_pipeline
+    from kfp_mlflow.dsl.compiling import compile_pipeline
 
     return PipelinePackage.load(
         compile_pipeline(workdir / "pipeline.yaml", settings, pipeline=pipeline)
@@ -84,7 +85,7 @@ def mlflow_run_settings(
     if EXPERIMENT_PARAMETER in package.parameters:
         arguments[EXPERIMENT_PARAMETER] = mlflow_experiment
     elif not use_plugin:
-        from kfp_mlflow.exceptions import ConfigError
+        from kfp_mlflow.core.exceptions import ConfigError
 
         raise ConfigError(
             f"--mlflow-experiment needs the pipeline parameter {EXPERIMENT_PARAMETER!r}, which "

@@ -7,9 +7,19 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from kfp_mlflow.contracts import Predictions, TaskType
-from kfp_mlflow.drift import DEFAULT_THRESHOLD, DriftMonitor, DriftReport, Reference, plot
-from kfp_mlflow.scoring import (
+from kfp_mlflow.core.contracts import Predictions, TaskType
+from kfp_mlflow.core.settings import Settings, get_settings
+from kfp_mlflow.core.tag_schema import (
+    TAG_DATASET_DIGEST,
+    TAG_DRIFT,
+    TAG_DRIFTED,
+    TAG_RECIPE,
+    TAG_SCORED_DATA,
+    TAG_SCORED_FROM,
+    TAG_SCORED_MODEL,
+)
+from kfp_mlflow.data.drift import DEFAULT_THRESHOLD, DriftMonitor, DriftReport, Reference, plot
+from kfp_mlflow.serving.scoring import (
     DEFAULT_CHUNK_ROWS,
     LoadedModel,
     ResolvedModel,
@@ -19,17 +29,7 @@ from kfp_mlflow.scoring import (
     resolve_model,
     score,
 )
-from kfp_mlflow.settings import Settings, get_settings
-from kfp_mlflow.tag_schema import (
-    TAG_DATASET_DIGEST,
-    TAG_DRIFT,
-    TAG_DRIFTED,
-    TAG_RECIPE,
-    TAG_SCORED_DATA,
-    TAG_SCORED_FROM,
-    TAG_SCORED_MODEL,
-)
-from kfp_mlflow.tracking import TaskRun
+from kfp_mlflow.tracking.runs import TaskRun
 
 
 def run_resolve(run: TaskRun, *, model_name: str, version: str, alias: str) -> ResolvedModel:
@@ -44,9 +44,8 @@ def training_reference(
 ) -> Reference | str:
     """The training profile of ``resolved``, rebuilt from its recipe's data snapshot and split;
     a sentence saying why when there is none (a version registered without a recipe)."""
-    from kfp_mlflow.datasets import read_dataset, split
-    from kfp_mlflow.modeling import as_model_input
-    from kfp_mlflow.recipes import parse_recipe
+    from kfp_mlflow.data.datasets import as_model_input, read_dataset, split
+    from kfp_mlflow.models.recipes import parse_recipe
 
     raw = resolved.tags.get(TAG_RECIPE)
     if not raw:

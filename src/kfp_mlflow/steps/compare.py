@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from kfp_mlflow.contracts import DatasetInfo, Reproduction
-from kfp_mlflow.modeling import as_model_input
-from kfp_mlflow.provenance import package_versions
+from kfp_mlflow.core.contracts import DatasetInfo, Reproduction
+from kfp_mlflow.core.tag_schema import TAG_REPRODUCES, VERSION_PREFIX
+from kfp_mlflow.data.datasets import as_model_input
 from kfp_mlflow.steps.evaluate import load_scorer
-from kfp_mlflow.tag_schema import TAG_REPRODUCES, VERSION_PREFIX
-from kfp_mlflow.tracking import TaskRun, mlflow_errors
+from kfp_mlflow.tracking.provenance import package_versions
+from kfp_mlflow.tracking.runs import TaskRun, mlflow_errors
 
 
 def run_compare(

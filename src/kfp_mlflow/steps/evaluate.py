@@ -11,20 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kfp_mlflow.contracts import DatasetInfo, EvaluationInfo, ModelInfo
-from kfp_mlflow.evaluation import (
-    METRIC_DIRECTIONS,
-    Direction,
-    MetricSpec,
-    feature_importance,
-    plot,
-    score,
-)
-from kfp_mlflow.exceptions import ContractError
-from kfp_mlflow.head_to_head import HeldOutRows
-from kfp_mlflow.settings import Settings, get_settings
-from kfp_mlflow.snapshots import store_held_out
-from kfp_mlflow.tag_schema import (
+from kfp_mlflow.core.contracts import DatasetInfo, EvaluationInfo, ModelInfo
+from kfp_mlflow.core.exceptions import ContractError
+from kfp_mlflow.core.settings import Settings, get_settings
+from kfp_mlflow.core.tag_schema import (
     TAG_CANDIDATE,
     TAG_DATASET_DIGEST,
     TAG_RUN_NAME,
@@ -32,7 +22,17 @@ from kfp_mlflow.tag_schema import (
     TAG_TEST_ROWS_URI,
     TAG_TRAIN_RUN_ID,
 )
-from kfp_mlflow.tracking import TaskRun, mlflow_errors, run_link
+from kfp_mlflow.models.metrics import (
+    METRIC_DIRECTIONS,
+    Direction,
+    MetricSpec,
+    feature_importance,
+    plot,
+    score,
+)
+from kfp_mlflow.registry.head_to_head import HeldOutRows
+from kfp_mlflow.tracking.runs import TaskRun, mlflow_errors, run_link
+from kfp_mlflow.tracking.snapshots import store_held_out
 
 
 @dataclass(frozen=True)
@@ -43,9 +43,10 @@ class EvaluateResult:
 
 
 def load_scorer(model_dir: str) -> Any:
-    """Any MLflow model as something ``score`` can use (see :func:`kfp_mlflow.families.scorer_for`:
+    """Any MLflow model as something ``score`` can use (see
+    :func:`kfp_mlflow.models.families.scorer_for`:
     the scikit-learn object, a flavor's adapter that adds probabilities, or the pyfunc model)."""
-    from kfp_mlflow.families import scorer_for
+    from kfp_mlflow.models.families import scorer_for
 
     return scorer_for(model_dir)
 

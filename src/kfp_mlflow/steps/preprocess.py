@@ -8,18 +8,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from kfp_mlflow.contracts import DatasetInfo
-from kfp_mlflow.datasets import digest, prepare, read_dataset, schema, split
-from kfp_mlflow.evaluation import baseline_metrics
-from kfp_mlflow.settings import Settings, get_settings
-from kfp_mlflow.snapshots import store_snapshot
-from kfp_mlflow.tag_schema import (
+from kfp_mlflow.core.contracts import DatasetInfo
+from kfp_mlflow.core.settings import Settings, get_settings
+from kfp_mlflow.core.tag_schema import (
     INPUT_TAG_DIGEST,
     TAG_DATA_WARNINGS,
     TAG_DATASET_DIGEST,
     TAG_TASK_TYPE,
 )
-from kfp_mlflow.tracking import TaskRun, log_values, mlflow_errors
+from kfp_mlflow.data.datasets import digest, prepare, read_dataset, schema, split
+from kfp_mlflow.models.metrics import baseline_metrics
+from kfp_mlflow.tracking.runs import TaskRun, log_values, mlflow_errors
+from kfp_mlflow.tracking.snapshots import store_snapshot
 
 
 @dataclass(frozen=True)

@@ -9,23 +9,11 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from kfp_mlflow.contracts import Decision, EvaluationInfo
-from kfp_mlflow.evaluation import METRIC_DIRECTIONS, Direction, MetricSpec
-from kfp_mlflow.exceptions import ContractError, DataError, GateError
-from kfp_mlflow.head_to_head import (
-    HeadToHead,
-    HeldOutRows,
-    challenge,
-    held_out_rows,
-    not_like_for_like,
-)
-from kfp_mlflow.naming import check_model_name
-from kfp_mlflow.policy import DEFAULT_PRIMARY_METRIC, FALLBACK_METRIC, Policy
-from kfp_mlflow.promotion import CHAMPION, Promotion, promote, register_version, version_tags
-from kfp_mlflow.provenance import provenance_tags
-from kfp_mlflow.recipes import recipe
-from kfp_mlflow.settings import Settings, get_settings
-from kfp_mlflow.tag_schema import (
+from kfp_mlflow.core.contracts import Decision, EvaluationInfo
+from kfp_mlflow.core.exceptions import ContractError, DataError, GateError
+from kfp_mlflow.core.naming import check_model_name
+from kfp_mlflow.core.settings import Settings, get_settings
+from kfp_mlflow.core.tag_schema import (
     PARAM_PREFIX,
     TAG_CANDIDATE,
     TAG_CHAMPION_VERSION,
@@ -46,7 +34,25 @@ from kfp_mlflow.tag_schema import (
     TAG_TRAIN_RUN_ID,
     TAG_WINNER,
 )
-from kfp_mlflow.tracking import TaskRun, log_values, mlflow_errors, run_link
+from kfp_mlflow.models.metrics import METRIC_DIRECTIONS, Direction, MetricSpec
+from kfp_mlflow.models.recipes import recipe
+from kfp_mlflow.registry.head_to_head import (
+    HeadToHead,
+    HeldOutRows,
+    challenge,
+    held_out_rows,
+    not_like_for_like,
+)
+from kfp_mlflow.registry.policy import DEFAULT_PRIMARY_METRIC, FALLBACK_METRIC, Policy
+from kfp_mlflow.registry.promotion import (
+    CHAMPION,
+    Promotion,
+    promote,
+    register_version,
+    version_tags,
+)
+from kfp_mlflow.tracking.provenance import provenance_tags
+from kfp_mlflow.tracking.runs import TaskRun, log_values, mlflow_errors, run_link
 
 
 @dataclass(frozen=True)
@@ -133,7 +139,7 @@ def run_register(
     """Register the winner (once per pipeline run) and move @champion only if it wins.
 
     The winner meets @champion like for like: both scored on the rows the winner was evaluated
-    on (:mod:`kfp_mlflow.head_to_head`) — ``test_rows`` when given, else the rows its
+    on (:mod:`kfp_mlflow.registry.head_to_head`) — ``test_rows`` when given, else the rows its
     evaluation record points to. When that cannot be done (no rows recorded, a metric that
     cannot be re-measured), each version's score on its own test split decides, and the
     reason and the version's tags say why.

@@ -5,10 +5,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from kfp_mlflow.contracts import DatasetInfo, ModelInfo
-from kfp_mlflow.logged_models import ModelArtifact, publish_model
-from kfp_mlflow.modeling import Candidate, as_model_input, resolved_params, save_model, train_model
-from kfp_mlflow.tracking import TaskRun, mlflow_errors
+from kfp_mlflow.core.contracts import DatasetInfo, ModelInfo
+from kfp_mlflow.data.datasets import as_model_input
+from kfp_mlflow.models.logged_models import ModelArtifact, publish_model
+from kfp_mlflow.models.sklearn_backend import (
+    Candidate,
+    resolved_params,
+    save_model,
+    train_model,
+)
+from kfp_mlflow.tracking.runs import TaskRun, mlflow_errors
 
 #: Where each train task records its resolved candidate on the pipeline's parent run.
 CANDIDATES_ARTIFACT_DIR = "candidates"

@@ -1,0 +1,3 @@
+"""Datasets: sources (files, object stores, fsspec, bundled), reading and validation, feature
+encoding, drift.
+"""

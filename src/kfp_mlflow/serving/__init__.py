@@ -1,0 +1,1 @@
+"""Using registered versions: the scoring server, batch scoring, streaming micro-batches."""
