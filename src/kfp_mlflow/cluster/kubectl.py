@@ -24,7 +24,9 @@ _KUBECTL_MEMBER = "kubectl/kubectl"
 
 
 def default_cache_dir() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    from kfp_mlflow.core.settings import get_settings
+
+    base = get_settings().cache_dir or Path.home() / ".cache"
     return base / "kfp-mlflow" / "kubectl"
 
 

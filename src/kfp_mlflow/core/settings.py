@@ -13,6 +13,8 @@ set without printing them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -168,6 +170,20 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds any task may run before it is ended (locally SIGTERM, then SIGKILL; "
         "on a cluster the pod's activeDeadlineSeconds), unless its component sets its own.",
+    )
+    spark_master: str = Field(
+        default="local[2]",
+        description="Spark master of the Spark backend's session (a task's own, local by default).",
+    )
+    spark_java_options: str = Field(
+        default="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+        description="JVM options of the Spark driver: a task's JVM lives for seconds to minutes; "
+        "the C1 compiler only and the serial GC start it about a third faster.",
+    )
+    cache_dir: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("KFP_MLFLOW_CACHE_DIR", "XDG_CACHE_HOME"),
+        description="Where downloaded tools are cached (kubectl); default ~/.cache.",
     )
     warm_tasks: bool = Field(
         default=True,
@@ -326,3 +342,43 @@ def mlflow_http_environment(settings: Settings) -> dict[str, str]:
 def get_settings() -> Settings:
     """Settings read once per process; tests clear the cache with ``get_settings.cache_clear()``."""
     return Settings()
+
+
+# --- Variables other libraries read only from the environment ----------------------------------
+# MLflow takes its request bounds and, in some APIs (``models:/`` resolution,
+# ``mlflow.models.evaluate``), its tracking URI from the process environment only; Spark's
+# launcher its bind address. This is the one place that writes them.
+
+
+def apply_mlflow_request_bounds(settings: Settings) -> None:
+    """Make the MLflow client of this process use ``settings``' request bounds."""
+    import os
+
+    os.environ.update(mlflow_http_environment(settings))
+
+
+@contextmanager
+def mlflow_process_uri(uri: str | None) -> Iterator[None]:
+    """MLflow's process-wide tracking and registry URI set to ``uri`` for the block, then put
+    back (``mlflow.set_tracking_uri`` would leave it behind). ``None`` changes nothing."""
+    import os
+
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    saved = {name: os.environ.get(name) for name in names}
+    if uri:
+        os.environ.update(dict.fromkeys(names, uri))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def spark_local_ip() -> None:
+    """Spark's launcher binds to this machine's loopback (no resolvable hostname needed)."""
+    import os
+
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")

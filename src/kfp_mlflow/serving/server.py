@@ -18,7 +18,12 @@ from urllib.parse import urlparse
 
 from kfp_mlflow.core.exceptions import ConfigError, TrackingError
 from kfp_mlflow.core.net import free_port, is_healthy
-from kfp_mlflow.core.settings import Settings, get_settings, mlflow_http_environment
+from kfp_mlflow.core.settings import (
+    Settings,
+    child_environment,
+    get_settings,
+    mlflow_http_environment,
+)
 from kfp_mlflow.registry.promotion import CHAMPION
 
 # The MLServer image KServe's `kserve-mlserver` ClusterServingRuntime runs (KServe v0.20.0
@@ -130,12 +135,13 @@ class ScoringServer:
         return f"{self.url}/invocations"
 
     def start(self) -> ScoringServer:
-        environment = {
-            **os.environ,
-            **mlflow_http_environment(self.settings),
-            "MLFLOW_TRACKING_URI": self.settings.tracking_uri or "",
-            "MLFLOW_REGISTRY_URI": self.settings.tracking_uri or "",
-        }
+        environment = child_environment(
+            {
+                **mlflow_http_environment(self.settings),
+                "MLFLOW_TRACKING_URI": self.settings.tracking_uri or "",
+                "MLFLOW_REGISTRY_URI": self.settings.tracking_uri or "",
+            }
+        )
         output = self.log_path.open("ab") if self.log_path else None
         try:
             self.process = subprocess.Popen(

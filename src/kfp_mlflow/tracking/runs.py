@@ -18,7 +18,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kfp_mlflow.core.exceptions import PipelineStoppedError, TrackingError
-from kfp_mlflow.core.settings import Settings, get_settings, mlflow_http_environment
+from kfp_mlflow.core.settings import (
+    Settings,
+    apply_mlflow_request_bounds,
+    get_settings,
+    mlflow_process_uri,
+)
 from kfp_mlflow.core.tag_schema import (
     ROLE_PIPELINE,
     ROLE_TASK,
@@ -87,37 +92,15 @@ def tracking_client(settings: Settings | None = None) -> MlflowClient:
             "MLFLOW_TRACKING_URI is not set",
             hint="point it at an MLflow tracking server (http://host:5000)",
         )
-    import os
-
     from mlflow import MlflowClient
 
-    # The MLflow client reads its request bounds from these variables only, at each request.
-    os.environ.update(mlflow_http_environment(settings))
+    # The MLflow client reads its request bounds from its variables only, at each request.
+    apply_mlflow_request_bounds(settings)
     return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
 
 
-@contextmanager
-def tracking_uri_env(uri: str | None) -> Iterator[None]:
-    """MLflow's process-wide tracking and registry URI set to ``uri`` for the block, then put back.
-
-    Some MLflow APIs (``models:/`` resolution, ``mlflow.models.evaluate``) have no client
-    argument and read the process-wide URI; library code must not leave one behind
-    (``mlflow.set_tracking_uri`` would). ``None`` changes nothing.
-    """
-    import os
-
-    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
-    saved = {name: os.environ.get(name) for name in names}
-    if uri:
-        os.environ.update(dict.fromkeys(names, uri))
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+# Some MLflow APIs read the process-wide URI only (see core.settings).
+tracking_uri_env = mlflow_process_uri
 
 
 @contextmanager
