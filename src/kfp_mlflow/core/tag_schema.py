@@ -57,6 +57,9 @@ TAG_DECISION = "kfp_mlflow.decision"
 TAG_WINNER = "kfp_mlflow.winner"
 TAG_REGISTERED_VERSION = "kfp_mlflow.registered_version"
 TAG_PROMOTED = "kfp_mlflow.promoted"  # also on the registered version
+# On a registered version: "pending" while its register step decides, then "decided"; a version
+# whose pipeline run ended before deciding is marked "interrupted" (never promoted automatically).
+TAG_DECISION_STATE = "kfp_mlflow.decision_state"
 TAG_CHAMPION_VERSION = "kfp_mlflow.champion_version"
 
 # Registered model versions.

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from kfp_mlflow.core.exceptions import PromotionError
 from kfp_mlflow.core.tag_schema import (
     METRIC_PREFIX,
+    TAG_DECISION_STATE,
     TAG_DEMOTED,
     TAG_DIRECTION,
     TAG_FLOOR,
@@ -246,9 +247,10 @@ def manual_choice(client: MlflowClient, name: str) -> ManualChoice:
 def _eligible(
     versions: list[ModelVersion], policy: Policy, manual: ManualChoice
 ) -> list[ModelVersion]:
-    """Versions promotion may choose: gate passed, not demoted, newer than a person's choice,
-    and still in the running after their head-to-heads: none lost, none blocked by a schema
-    change, and not beaten by another version in one."""
+    """Versions promotion may choose: gate passed, not demoted, not left undecided by a pipeline
+    run that died, newer than a person's choice, and still in the running after their
+    head-to-heads: none lost, none blocked by a schema change, and not beaten by another version
+    in one."""
     beaten = {
         record.against
         for version in versions
@@ -260,6 +262,7 @@ def _eligible(
         for version in versions
         if version.tags.get(TAG_GATE) == "passed"
         and version.tags.get(TAG_DEMOTED, "").lower() != "true"
+        and version.tags.get(TAG_DECISION_STATE) != "interrupted"
         and int(version.version) > manual.floor
         and version_metric(version, policy.metric) is not None
         and not any(_out(record) for record in HeadToHead.records(version).values())

@@ -19,6 +19,7 @@ from kfp_mlflow.core.tag_schema import (
     TAG_CHAMPION_VERSION,
     TAG_DATASET_DIGEST,
     TAG_DECISION,
+    TAG_DECISION_STATE,
     TAG_EVALUATE_RUN_ID,
     TAG_FAMILY,
     TAG_KFP_RUN_ID,
@@ -227,6 +228,7 @@ def _register_and_promote(
         **provenance_tags(settings),
         **version_tags(winner.metrics, policy, gate_passed=True),
     }
+    lineage[TAG_DECISION_STATE] = "pending"
     if winner.test_digest and winner.test_rows_uri:
         lineage |= {TAG_TEST_DIGEST: winner.test_digest, TAG_TEST_ROWS_URI: winner.test_rows_uri}
     rebuild = recipe(winner)
@@ -280,6 +282,7 @@ def _register_and_promote(
         client.set_model_version_tag(
             model_name, version.version, TAG_PROMOTED, str(outcome.promoted).lower()
         )
+        client.set_model_version_tag(model_name, version.version, TAG_DECISION_STATE, "decided")
     return {
         "winner": winner.candidate,
         "registered_version": str(version.version),

@@ -27,6 +27,7 @@ from kfp_mlflow.core.settings import (
 from kfp_mlflow.core.tag_schema import (
     ROLE_PIPELINE,
     ROLE_TASK,
+    TAG_DECISION_STATE,
     TAG_ERROR,
     TAG_FINAL_STATE,
     TAG_KFP_RUN_ID,
@@ -464,6 +465,8 @@ def end_open_runs(
         for kfp_run_id in sorted(kfp_run_ids):
             for run in _open_runs_of(client, str(experiment.experiment_id), kfp_run_id):
                 ended.add(_end(client, run, status, reason))
+            if status != "FINISHED":
+                interrupt_undecided_versions(client, kfp_run_id)
     return ended
 
 
@@ -547,6 +550,21 @@ def _open_runs_of(client: MlflowClient, experiment_id: str, kfp_run_id: str) -> 
     return [run for run in running if belongs(str(run.info.run_id))]
 
 
+def interrupt_undecided_versions(client: MlflowClient, kfp_run_id: str) -> list[str]:
+    """Mark ``interrupted`` the registered versions KFP run ``kfp_run_id`` left ``pending``
+    (its register step died between registering and deciding); the names@versions marked."""
+    pending = client.search_model_versions(
+        f"tags.`{TAG_KFP_RUN_ID}` = '{kfp_run_id}' and tags.`{TAG_DECISION_STATE}` = 'pending'"
+    )
+    marked = []
+    for version in pending:
+        client.set_model_version_tag(
+            version.name, version.version, TAG_DECISION_STATE, "interrupted"
+        )
+        marked.append(f"{version.name}@{version.version}")
+    return marked
+
+
 def close_parent_run(
     kfp_run_id: str,
     state: str,
@@ -571,6 +589,8 @@ def close_parent_run(
         parent_run_id = str(parents[0].info.run_id)
         for duplicate in parents[1:]:
             _merge_into(client, experiment_id, str(duplicate.info.run_id), parent_run_id)
+        if status != "FINISHED":
+            interrupt_undecided_versions(client, kfp_run_id)
         for child in _open_runs_of(client, experiment_id, kfp_run_id):
             if str(child.info.run_id) != parent_run_id:
                 client.set_terminated(
