@@ -96,3 +96,11 @@ def test_two_first_runs_at_once_share_one_local_server(cli_env, tmp_path):
         assert len(urls) == 1, urls
     finally:
         _kfp_mlflow("server", "stop", env=cli_env, cwd=tmp_path)
+
+
+@pytest.mark.timeout(120)
+def test_history_in_a_folder_without_a_store_starts_no_server(cli_env, tmp_path):
+    result = _kfp_mlflow("history", "--model-name", "anything", env=cli_env, cwd=tmp_path)
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert not (tmp_path / ".kfp-mlflow" / "mlflow" / "server.json").exists()
+    assert not (tmp_path / ".kfp-mlflow" / "mlflow" / "mlflow.db").exists()

@@ -21,7 +21,7 @@ def _client() -> Any:
 
     settings = get_settings()
     return tracking_client(
-        settings.model_copy(update={"tracking_uri": resolve_tracking_uri(settings)})
+        settings.model_copy(update={"tracking_uri": resolve_tracking_uri(settings, create=False)})
     )
 
 

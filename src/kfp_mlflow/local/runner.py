@@ -43,7 +43,7 @@ from kfp_mlflow.core.exceptions import (
 )
 from kfp_mlflow.core.net import is_healthy
 from kfp_mlflow.core.settings import Settings, child_environment, get_settings, task_environment
-from kfp_mlflow.local.server import ensure_server
+from kfp_mlflow.local.server import ensure_server, has_store
 from kfp_mlflow.runtime.supervisor import GRACE_S, SOCKET_ENV, ExitFacts
 from kfp_mlflow.runtime.task_records import (
     FAILED,
@@ -114,8 +114,11 @@ def git_commit(directory: Path) -> str | None:
     return f"{commit}-dirty" if dirty else commit
 
 
-def resolve_tracking_uri(settings: Settings) -> str:
-    """The configured server (which must answer), or a local one started for this work dir."""
+def resolve_tracking_uri(settings: Settings, *, create: bool = True) -> str:
+    """The configured server (which must answer), or the local one of this work dir, started
+    if need be. ``create=False`` (commands that only read or move what runs wrote) starts a
+    local server only over an existing store: a command run in the wrong directory says so
+    instead of leaving a new, empty server behind."""
     if settings.tracking_uri:
         uri = settings.tracking_uri
         if uri.startswith(("http://", "https://")) and not is_healthy(uri, timeout=5.0):
@@ -124,7 +127,14 @@ def resolve_tracking_uri(settings: Settings) -> str:
                 hint="start it, fix MLFLOW_TRACKING_URI, or unset it to use a local server",
             )
         return uri
-    return ensure_server(settings.work_dir / "mlflow", settings.local_server_port)
+    store = settings.work_dir / "mlflow"
+    if not create and not has_store(store):
+        raise TrackingError(
+            f"no MLflow store here: MLFLOW_TRACKING_URI is unset and {store} holds no local "
+            "server's data",
+            hint="run the command where you ran `kfp-mlflow run`, or set MLFLOW_TRACKING_URI",
+        )
+    return ensure_server(store, settings.local_server_port)
 
 
 def run_local(

@@ -138,6 +138,11 @@ def running_server(directory: Path) -> str | None:
     return state[1] if state and is_healthy(state[1]) else None
 
 
+def has_store(directory: Path) -> bool:
+    """Whether ``directory`` holds a local server's data (its SQLite store)."""
+    return (directory / "mlflow.db").is_file()
+
+
 def ensure_server(directory: Path, port: int = 0) -> str:
     """Reuse the detached local server of ``directory`` or start one; return its URL.
 
