@@ -113,7 +113,9 @@ def publish_model(
         train_run_id=run.run_id,
         model_id=model_id,
     )
-    run.set_tags({TAG_CANDIDATE: candidate, TAG_RUN_NAME: f"{run.step}-{candidate}"})
+    run.set_tags(
+        {TAG_CANDIDATE: candidate, TAG_RUN_NAME: f"{run.kfp.task_name or run.step}-{candidate}"}
+    )
     info.write(model)
     return info
 

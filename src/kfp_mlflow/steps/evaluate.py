@@ -81,7 +81,7 @@ def run_evaluate(
             TAG_CANDIDATE: model.candidate,
             TAG_TRAIN_RUN_ID: model.train_run_id,
             TAG_DATASET_DIGEST: dataset.digest,
-            TAG_RUN_NAME: f"{run.step}-{model.candidate}",
+            TAG_RUN_NAME: f"{run.kfp.task_name or run.step}-{model.candidate}",
         }
     )
     run.log_params({"candidate": model.candidate, "task": dataset.task})
