@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -317,43 +318,46 @@ def log_values(
         )
 
 
-_ACTIVE: list[TaskRun] = []
-_IDENTITY: list[KfpContext] = []
+# The task being executed, per execution context (a thread or task of its own sees its own).
+_ACTIVE: ContextVar[TaskRun | None] = ContextVar("kfp_mlflow_task_run", default=None)
+_IDENTITY: ContextVar[KfpContext | None] = ContextVar("kfp_mlflow_kfp_identity", default=None)
 
 
 @contextmanager
 def kfp_identity(kfp: KfpContext) -> Iterator[KfpContext]:
     """Make ``kfp`` the identity :func:`current_kfp` returns while the block runs."""
-    _IDENTITY.append(kfp)
+    token = _IDENTITY.set(kfp)
     try:
         yield kfp
     finally:
-        _IDENTITY.remove(kfp)
+        _IDENTITY.reset(token)
 
 
 def current_kfp() -> KfpContext:
     """The KFP run and task the executing task belongs to (inside a kfp-mlflow component)."""
-    if not _IDENTITY:
+    kfp = _IDENTITY.get()
+    if kfp is None:
         raise TrackingError(
             "no KFP identity is known here",
             hint="call current_kfp() inside a component made with kfp_mlflow.component",
         )
-    return _IDENTITY[-1]
+    return kfp
 
 
 def active_task_run() -> TaskRun | None:
     """The task run being executed, or None outside a task (no error: for plugins)."""
-    return _ACTIVE[-1] if _ACTIVE else None
+    return _ACTIVE.get()
 
 
 def current_run() -> TaskRun:
     """The MLflow run of the task being executed (inside a ``kfp_mlflow.component`` task)."""
-    if not _ACTIVE:
+    run = _ACTIVE.get()
+    if run is None:
         raise TrackingError(
             "no kfp-mlflow task run is active",
             hint="call current_run() inside a component made with kfp_mlflow.component",
         )
-    return _ACTIVE[-1]
+    return run
 
 
 @contextmanager
@@ -403,7 +407,7 @@ def task_run(
     task = TaskRun(client, run_id, parent_run_id, experiment_id, kfp, step)
     if not owned:
         task.set_tags(tags)
-    _ACTIVE.append(task)
+    token = _ACTIVE.set(task)
     try:
         yield task
     except BaseException as error:
@@ -413,7 +417,7 @@ def task_run(
         _fail(task, owned, message, "KILLED" if interrupted else "FAILED")
         raise
     finally:
-        _ACTIVE.remove(task)
+        _ACTIVE.reset(token)
     task.flush()
     if owned:
         with mlflow_errors(f"end the {step} run"):
