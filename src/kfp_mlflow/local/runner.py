@@ -42,7 +42,13 @@ from kfp_mlflow.core.exceptions import (
     TrackingError,
 )
 from kfp_mlflow.core.net import is_healthy
-from kfp_mlflow.core.settings import Settings, child_environment, get_settings, task_environment
+from kfp_mlflow.core.settings import (
+    ENV_PREFIX,
+    Settings,
+    child_environment,
+    get_settings,
+    task_environment,
+)
 from kfp_mlflow.local.server import ensure_server, has_store
 from kfp_mlflow.runtime.supervisor import GRACE_S, SOCKET_ENV, ExitFacts
 from kfp_mlflow.runtime.task_records import (
@@ -347,7 +353,11 @@ class _Processes:
             command.append("--cold")
         # Its own environment matters only for what it imports (thread counts, plotting
         # backend): each task gets its client's environment.
-        env = child_environment(task_environment(self.settings, tracking_uri="", runner="local"))
+        env = child_environment(
+            task_environment(
+                self.settings, tracking_uri="", runner="local", status_dir=self.status_dir
+            )
+        )
         with (self.run_dir / "supervisor.log").open("wb") as log:
             self.supervisor = subprocess.Popen(
                 command,
@@ -373,7 +383,8 @@ class _Processes:
                 stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=child_environment({}),
+                # The status directory marks every process of this run (as the tasks' does).
+                env=child_environment({f"{ENV_PREFIX}STATUS_DIR": str(self.status_dir)}),
                 start_new_session=True,
                 pass_fds=(self._lifeline_read,),
             )
