@@ -465,6 +465,10 @@ class _Processes:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
         if not self.started:
             shutil.rmtree(self.run_dir, ignore_errors=True)
+            # ... and the folders made for it, if it was the first (bad input leaves nothing).
+            for folder in (self.run_dir.parent, self.run_dir.parent.parent):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
 
 
 class _Watch:
