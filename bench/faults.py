@@ -17,6 +17,7 @@ Faulted and shared-server cases run in two lanes at once (2 cores: about 5 minut
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -41,7 +42,7 @@ from mlflow import MlflowClient
 
 # The fault tests' pipeline and server handle (run from the repository: python bench/faults.py).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.support.faults import PIPELINE, Server
+from tests.support.faults import PIPELINE, RUNTIME_PIPELINE, Server, processes_of
 
 HANG_S = 150.0  # no verdict this long after the fault (or the start): a hang
 STEP_WAIT_S = 120.0  # how long a case waits for the step it faults to start
@@ -83,6 +84,7 @@ class Result:
     message: str = ""
     traceback: bool = False
     stderr: str = ""
+    stdout: str = ""
     error: str = ""  # the benchmark itself failed on this case
 
     @property
@@ -110,6 +112,7 @@ class Context:
         self.project = self.root / f"case-{self.case.number:02d}" / "project"
         self.project.mkdir(parents=True)
         (self.project / "faults.py").write_text(PIPELINE)
+        (self.project / "runtime.py").write_text(RUNTIME_PIPELINE)
         self.experiment = f"bench-faults-{self.case.number:02d}"
         self.model = f"bench-faults-model-{self.case.number:02d}"
 
@@ -135,14 +138,15 @@ class Context:
         """Wait for the command's exit, at most HANG_S after ``since``; record what it said."""
         assert self.process is not None
         try:
-            _, stderr = self.process.communicate(
+            stdout, stderr = self.process.communicate(
                 timeout=max(0.0, since + HANG_S - time.monotonic())
             )
             self.result.code = self.process.returncode
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
-            _, stderr = self.process.communicate(timeout=30)
+            stdout, stderr = self.process.communicate(timeout=30)
             self.result.code = None
+        self.result.stdout = stdout
         self.result.seconds = time.monotonic() - since
         self.result.stderr = stderr
         self.result.traceback = "Traceback" in stderr
@@ -280,6 +284,68 @@ def bad_threshold(context: Context) -> None:
     context.record_state()
 
 
+def step_behaves(mode: str, *extra: str) -> Callable[[Context], None]:
+    """A user step that behaves as told (tests/support/faults.py RUNTIME_PIPELINE)."""
+
+    def body(context: Context) -> None:
+        context.run(
+            "run", "--pipeline", "runtime.py:runtime", "--arg", f"modes={json.dumps(mode.split('+'))}",
+            *extra,
+        )  # fmt: skip
+        context.record_state()
+        left = processes_of(context.project)
+        context.result.message += f" [processes left: {len(left)}]"
+
+    return body
+
+
+def cli_signalled(signum: int) -> Callable[[Context], None]:
+    """The CLI ends by ``signum`` while two tasks work; then what is left, and after the next
+    command (reconcile) which runs are still RUNNING."""
+
+    def body(context: Context) -> None:
+        process = context.start(
+            "run", "--pipeline", "runtime.py:runtime", "--arg", 'modes=["sleep60", "sleep60"]',
+        )  # fmt: skip
+        context.wait_for_step("behave")
+        time.sleep(2)  # both tasks at work
+        os.kill(process.pid, signum)  # the CLI only: a job runner's kill, an OOM kill of the shell
+        signalled = time.monotonic()
+        context.verdict(signalled)
+        deadline = signalled + 30
+        while processes_of(context.project) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        left = len(processes_of(context.project))
+        gone = time.monotonic() - signalled
+        context.command("runs", "reconcile")
+        context.record_state()
+        context.result.message = (
+            f"{context.result.message} [processes left: {left}, all gone after {gone:.1f}s]"
+        )
+
+    return body
+
+
+def readme_loop(times: int) -> Callable[[Context], None]:
+    """The README's loop: the default pipeline again and again; every run must end."""
+
+    def body(context: Context) -> None:
+        began = time.monotonic()
+        codes = []
+        for _ in range(times):
+            context.run("run")
+            codes.append(context.result.code)
+            if context.result.code != 0:
+                break
+        context.result.seconds = time.monotonic() - began
+        context.record_state()
+        out = " ".join(context.result.stdout.split())  # the console wraps lines
+        decided = out.partition("Decision: ")[2].partition(" Registered")[0]
+        context.result.message = f"exits {codes}; last decision: {decided}"
+
+    return body
+
+
 def owned(body: Callable[[Context, Server], None]) -> Callable[[Context], None]:
     """The case gets a server of its own, stopped afterwards whatever happened."""
 
@@ -324,6 +390,29 @@ CASES = [
     ),
     Case(10, "nothing beats the baseline", 8, "shared", bad_data(noise, "y")),
     Case(11, "bad threshold r2>>0.3", 2, "shared", bad_threshold),
+    # The task runtime.
+    Case(
+        12,
+        "a step that never ends, --task-timeout 10",
+        11,
+        "shared",
+        step_behaves("forever", "--task-timeout", "10"),
+    ),
+    Case(
+        13,
+        "a step stuck with signals blocked, --task-timeout 8",
+        11,
+        "shared",
+        step_behaves("stuck", "--task-timeout", "8"),
+    ),
+    Case(14, "a step calls sys.exit(0)", 2, "shared", step_behaves("exit0")),
+    Case(15, "a step calls os._exit(3)", 6, "shared", step_behaves("exit3")),
+    Case(16, "a step segfaults (SIGSEGV)", 6, "shared", step_behaves("segv")),
+    Case(17, "a step is SIGTERMed", 6, "shared", step_behaves("sigterm")),
+    Case(18, "first failure beside a 60 s sibling", 6, "shared", step_behaves("fail+sleep60")),
+    Case(19, "the CLI SIGKILLed mid-run", -9, "owned", owned(lambda c, s: cli_signalled(9)(c))),
+    Case(20, "the CLI SIGTERMed mid-run", 143, "owned", owned(lambda c, s: cli_signalled(15)(c))),
+    Case(21, "the README loop: run five times", 0, "owned", owned(lambda c, s: readme_loop(5)(c))),
 ]
 
 
