@@ -30,8 +30,11 @@ def spec_digest(pipeline_spec: dict[str, Any], platform_spec: dict[str, Any] | N
     The one digest behind version names: `submit` (KFP API) and `render` (PipelineVersion
     resources) name the same code alike.
     """
+    # The SDK patch release that compiled it is not part of what runs: the same IR from kfp
+    # 2.17.0 and 2.17.3 is one version.
+    runs = {key: value for key, value in pipeline_spec.items() if key != "sdkVersion"}
     canonical = json.dumps(
-        {"pipelineSpec": pipeline_spec, "platformSpec": platform_spec or {}},
+        {"pipelineSpec": runs, "platformSpec": platform_spec or {}},
         sort_keys=True,
         separators=(",", ":"),
         default=str,
