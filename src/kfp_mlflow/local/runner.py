@@ -70,8 +70,6 @@ _DRIVER_GRACE_S = GRACE_S + 10.0
 _DOCKER_OVERDUE_S = 15.0
 # The step of kfp_mlflow.exit_handler()'s task.
 _FINALIZE = "finalize"
-# The supervisor refused a task because the run was stopping.
-_EXIT_REFUSED = 75
 C = TypeVar("C", bound=Contract)
 
 
@@ -570,7 +568,7 @@ def _overdue(record: TaskRecord) -> bool:
 
 
 def _failed(fact: ExitFacts) -> bool:
-    return fact.signal is not None or fact.exit_code not in (0, _EXIT_REFUSED)
+    return fact.signal is not None or fact.exit_code != 0
 
 
 def _is_consequence(record: TaskRecord, fact: ExitFacts | None) -> bool:

@@ -21,6 +21,7 @@ from pathlib import Path
 from kfp_mlflow.core.exceptions import TrackingError
 from kfp_mlflow.core.net import free_port, is_healthy
 from kfp_mlflow.core.settings import child_environment
+from kfp_mlflow.tracking.ledger import alive
 
 _STATE_FILE = "server.json"
 _LOCK_FILE = "server.lock"
@@ -203,23 +204,13 @@ def stop_server(directory: Path) -> Stopped:
         state_file.unlink(missing_ok=True)
         return Stopped(running=False)
     pid, url = state
-    if not _alive(pid):
+    if not alive(pid):
         state_file.unlink(missing_ok=True)
         return Stopped(running=False, stale=True, url=url)
     _terminate(pid)
     for _ in range(60):
-        if not _alive(pid):
+        if not alive(pid):
             break
         time.sleep(0.25)
     state_file.unlink(missing_ok=True)
     return Stopped(running=True, url=url)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
